@@ -1,0 +1,326 @@
+"""The Tool-N1 rule-based reward, as verl's custom reward function.
+
+verl calls ``compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=..., **reward_kwargs)``;
+point ``reward.custom_reward_function.path`` at this file (or ``pkg://tool_n1.reward``) and ``name`` at
+``compute_score``. The paper's reward is ``variant="binary"``: 1 iff the response has reasoning tags and its tool
+call (the last ``<tool_call>`` block) equals the ground truth as a multiset of ``(name, arguments)``; else 0.
+
+Variants (the original's v0–v4 and LLaMA functions; ``extra_info["prompt_type"]`` selects one when ``variant`` is
+not given, as the original dispatcher did):
+
+============================  ==================================  =========================================
+variant                       prompt_type                         values
+============================  ==================================  =========================================
+``binary`` (default)          ``qwen`` or missing                 {0, 1}: think tags and exact match
+``lexico``                    ``qwen_lexico``                     {-0.2, 0, 1, 1.2}
+``binary_no_think``           ``qwen_wo_reason``                  {0, 1}: exact match only
+``partial_think``             ``qwen_partial_reason``             0.2·think + 0.8·match
+``partial_think_name``        ``qwen_partial_reason_funcname``    0.2·think + 0.8·match, or +0.2 if names match
+``llama``                     ``llama``                           binary on LLaMA-3 markers; no block ≡ ``[]``
+============================  ==================================  =========================================
+
+``mode="faithful"`` (default) gives the original scores on every input the original could score, including
+prompt+response strings (cut at the last assistant marker). Where the original raised (a JSON number in
+``<tool_call>``, a broken ground truth, an unknown ``prompt_type``), the score is 0 and ``parse_error`` says why:
+this function never raises on data. ``mode="improved"`` switches on every flag of :class:`RewardOptions`; each flag
+can also be set on its own (``compute_score(..., numeric_equality=True)``).
+
+>>> gt = '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
+>>> r = compute_score("toolcall", '<think>ok</think><tool_call>' + gt + '</tool_call>', gt)
+>>> r["score"], r["calls_match"], r["parse_error"]
+(1.0, 1.0, '')
+>>> compute_score("toolcall", '<tool_call>' + gt + '</tool_call>', gt, variant="lexico")["score"]
+1.0
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from typing import Any
+
+from tool_n1.parsing import (
+    END_MARKERS,
+    LLAMA_ASSISTANT_MARKER,
+    QWEN_ASSISTANT_MARKER,
+    cut_at_last_marker,
+    decode_tool_calls,
+    find_blocks,
+    load_json,
+    well_formed,
+)
+
+VARIANTS = ("binary", "lexico", "binary_no_think", "partial_think", "partial_think_name", "llama")
+PROMPT_TYPE_TO_VARIANT = {
+    "qwen": "binary",
+    "llama": "llama",
+    "qwen_lexico": "lexico",
+    "qwen_wo_reason": "binary_no_think",
+    "qwen_partial_reason": "partial_think",
+    "qwen_partial_reason_funcname": "partial_think_name",
+}
+#: Keys of every result dict, always present with these types (verl takes the key list from the first sample).
+RESULT_KEYS = {
+    "score": float,
+    "format_ok": float,
+    "call_parsed": float,
+    "names_match": float,
+    "calls_match": float,
+    "parse_error": str,
+}
+
+
+@dataclass(frozen=True)
+class RewardOptions:
+    """Fixes of the original reward's defects; all off in ``faithful`` mode, all on in ``improved`` mode."""
+
+    #: Concatenate the calls of every ``<tool_call>`` block outside ``<think>`` (Qwen's native one-call-per-block
+    #: output) instead of reading only the last block.
+    native_blocks: bool = False
+    #: Format = exactly one non-empty ``<think>…</think>`` at the start, then only tool-call blocks (or plain text
+    #: for a no-call answer), instead of "both tag strings occur somewhere".
+    strict_format: bool = False
+    #: Numbers compare by value (``1 == 1.0``); booleans and strings never equal numbers.
+    numeric_equality: bool = False
+    #: ``"arguments"`` given as a JSON-encoded object string (OpenAI style) is decoded before comparison.
+    string_arguments: bool = False
+    #: A response without any ``<tool_call>`` block means "no call" and matches the ground truth ``[]``.
+    text_as_no_call: bool = False
+
+
+MODES = {"faithful": RewardOptions(), "improved": RewardOptions(*(True for _ in fields(RewardOptions)))}
+
+
+class _OriginalCrash(Exception):
+    """Where the original reward raised; scored 0 with the reason."""
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def _numbers_by_value(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _numbers_by_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers_by_value(v) for v in value]
+    return value
+
+
+def _call_key(item: Any, opts: RewardOptions) -> tuple[Any, str]:
+    arguments = item["arguments"]
+    if opts.string_arguments and isinstance(arguments, str):
+        decoded, error = load_json(arguments)
+        arguments = decoded if not error and isinstance(decoded, dict) else arguments
+    if opts.numeric_equality:
+        arguments = _numbers_by_value(arguments)
+    return item["name"], json.dumps(arguments, sort_keys=True)
+
+
+def match_level(result: Any, answer: Any, opts: RewardOptions = MODES["faithful"]) -> int:
+    """2 = same multiset of calls, 1 = same multiset of names only, 0 = neither (the original's three levels).
+
+    Raises :class:`_OriginalCrash` where the original raised (e.g. a ground-truth item without ``arguments``).
+    """
+    try:
+        if len(result) == 0 or len(answer) == 0:
+            return 2 if len(result) == len(answer) else 0
+        try:
+            if Counter(_call_key(i, opts) for i in result) == Counter(_call_key(i, opts) for i in answer):
+                return 2
+        except TypeError:  # an unhashable or non-dict item: the original returned 0 here
+            return 0
+        return 1 if Counter(i["name"] for i in result) == Counter(i["name"] for i in answer) else 0
+    except Exception as exc:
+        raise _OriginalCrash(f"comparison failed: {type(exc).__name__}") from None
+
+
+@lru_cache(maxsize=4096)
+def _load_ground_truth(ground_truth: str) -> tuple[Any, str]:
+    """``json.loads`` (twice for a JSON string), cached: GRPO scores each ground truth ``rollout.n`` times.
+
+    The returned value is shared between calls and must not be mutated.
+    """
+    answer, error = load_json(ground_truth)
+    if not error and isinstance(answer, str):
+        answer, error = load_json(answer)
+    return answer, (f"ground truth: {error}" if error else "")
+
+
+# --------------------------------------------------------------------------- format
+
+
+def _strict_format_ok(text: str, marker: str) -> bool:
+    body = text[len(marker) :] if text.startswith(marker) else text
+    body = body.strip()
+    for end in END_MARKERS:
+        body = body.removesuffix(end).rstrip()
+    if not body.startswith("<think>") or body.count("<think>") != 1 or body.count("</think>") != 1:
+        return False
+    close = body.index("</think>")
+    if not body[7:close].strip():
+        return False
+    rest = body[close + 8 :]
+    pos = 0
+    for start, end in find_blocks(rest, "tool_call"):
+        if rest[pos : start - len("<tool_call>")].strip():
+            return False
+        pos = end + len("</tool_call>")
+    if pos == 0:  # no call: plain text is a valid no-call answer, a stray tag is not
+        return "<tool_call>" not in rest and "</tool_call>" not in rest
+    return not rest[pos:].strip()
+
+
+def _native_calls(text: str, spans: list[tuple[int, int]]) -> tuple[Any, str]:
+    think_spans = find_blocks(text, "think")
+    calls: list[Any] = []
+    for start, end in spans:
+        if any(t_start <= start < t_end for t_start, t_end in think_spans):
+            continue
+        value, error = decode_tool_calls(text[start:end])
+        if error:
+            return None, error
+        if not isinstance(value, list):
+            return value, ""
+        calls.extend(value)
+    return calls, ""
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _result(score, format_ok, parsed, level, error) -> dict[str, Any]:
+    return {
+        "score": float(score),
+        "format_ok": 1.0 if format_ok else 0.0,
+        "call_parsed": 1.0 if parsed else 0.0,
+        "names_match": 1.0 if level >= 1 else 0.0,
+        "calls_match": 1.0 if level == 2 else 0.0,
+        "parse_error": error,
+    }
+
+
+def score_response(
+    response: str, ground_truth: Any, variant: str = "binary", opts: RewardOptions = MODES["faithful"]
+) -> dict[str, Any]:
+    """Score one response against a ground-truth call list (JSON string or already-decoded value)."""
+    marker = LLAMA_ASSISTANT_MARKER if variant == "llama" else QWEN_ASSISTANT_MARKER
+    text = cut_at_last_marker(response, marker)
+    if opts.strict_format:
+        think = _strict_format_ok(text, marker)
+    else:
+        think = "<think>" in text and "</think>" in text
+    if isinstance(ground_truth, str):
+        answer, error = _load_ground_truth(ground_truth)
+        if error:
+            return _result(0, think, False, 0, error)
+    else:
+        answer = ground_truth
+
+    spans = find_blocks(text, "tool_call")
+    if not spans:
+        if variant == "llama" or opts.text_as_no_call:
+            result, error = [], ""
+        else:
+            result, error = None, "no <tool_call> block"
+    elif opts.native_blocks:
+        result, error = _native_calls(text, spans)
+    else:
+        start, end = spans[-1]
+        result, error = decode_tool_calls(text[start:end])
+        if variant == "llama" and error.startswith("JSON string"):
+            return _result(0, think, False, 0, error + " (the original LLaMA reward raised)")
+
+    if result is None:
+        parsed = False
+    elif isinstance(result, (list, str)):
+        parsed = well_formed(result)
+        if not parsed:
+            error = "tool call is not a list of {name, arguments}"
+    else:
+        kind = "boolean" if isinstance(result, bool) else "number"
+        return _result(0, think, False, 0, f"tool call is a JSON {kind} (the original reward raised TypeError)")
+
+    try:
+        level = match_level(result, answer, opts) if parsed else 0
+    except _OriginalCrash as exc:
+        return _result(0, think, parsed, 0, str(exc))
+
+    if variant == "llama" and not spans:
+        score = level == 2  # the original skips the think check when there is no block at all
+    elif variant == "binary" or variant == "llama":
+        score = think and level == 2
+    elif variant == "binary_no_think":
+        score = level == 2
+    elif variant == "lexico":
+        if result is None:
+            score = 0
+        elif parsed and level == 2:
+            score = 1.2 if think else 1
+        else:
+            score = -0.2 if think else 0
+    else:  # partial_think, partial_think_name
+        score = 0.2 if think else 0
+        if level == 2:
+            score += 0.8
+        elif level == 1 and variant == "partial_think_name":
+            score += 0.2
+    return _result(score, think, parsed, level, error)
+
+
+@lru_cache(maxsize=64)
+def resolve_options(mode: str = "faithful", **flags: bool | None) -> RewardOptions:
+    """The options of ``mode`` with explicit flags (not ``None``) overriding; ``ValueError`` for an unknown mode."""
+    if mode not in MODES:
+        raise ValueError(f"unknown reward mode {mode!r}; valid modes: {', '.join(MODES)}")
+    base = MODES[mode]
+    changes = {name: value for name, value in flags.items() if value is not None}
+    return RewardOptions(**{f.name: changes.get(f.name, getattr(base, f.name)) for f in fields(RewardOptions)})
+
+
+def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: dict[str, Any] | None = None,
+    *,
+    variant: str | None = None,
+    mode: str = "faithful",
+    native_blocks: bool | None = None,
+    strict_format: bool | None = None,
+    numeric_equality: bool | None = None,
+    string_arguments: bool | None = None,
+    text_as_no_call: bool | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """verl entry point. Returns ``{"score": float, ...}`` with the keys of :data:`RESULT_KEYS` on every call.
+
+    An unknown ``variant`` or ``mode`` is a configuration error (``ValueError``); nothing in the data
+    (``solution_str``, ``ground_truth``, ``extra_info``) ever makes it raise. Other keyword arguments that verl may
+    pass are ignored.
+    """
+    opts = resolve_options(
+        mode,
+        native_blocks=native_blocks,
+        strict_format=strict_format,
+        numeric_equality=numeric_equality,
+        string_arguments=string_arguments,
+        text_as_no_call=text_as_no_call,
+    )
+    if variant is None:
+        prompt_type = extra_info.get("prompt_type") if isinstance(extra_info, dict) else None
+        if prompt_type is None and not (isinstance(extra_info, dict) and "prompt_type" in extra_info):
+            variant = "binary"
+        elif prompt_type in PROMPT_TYPE_TO_VARIANT:
+            variant = PROMPT_TYPE_TO_VARIANT[prompt_type]
+        else:
+            valid = ", ".join(PROMPT_TYPE_TO_VARIANT)
+            return _result(0, False, False, 0, f"unknown prompt_type {prompt_type!r} (valid: {valid})")
+    elif variant not in VARIANTS:
+        raise ValueError(f"unknown reward variant {variant!r}; valid variants: {', '.join(VARIANTS)}")
+    if not isinstance(solution_str, str):
+        return _result(0, False, False, 0, f"response is a {type(solution_str).__name__}, not a string")
+    return score_response(solution_str, ground_truth, variant, opts)
