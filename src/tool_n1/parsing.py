@@ -32,11 +32,12 @@ def cut_at_last_marker(text: str, marker: str = QWEN_ASSISTANT_MARKER) -> str:
     return text[index:] if index != -1 else text
 
 
-def find_blocks(text: str, tag: str) -> list[tuple[int, int]]:
+def find_blocks(text: str, tag: str, limit: int | None = None) -> list[tuple[int, int]]:
     """Spans ``(start, end)`` of the contents of non-overlapping ``<tag>…</tag>`` blocks, left to right.
 
     Same matches as ``re.finditer(f"<{tag}>(.*?)</{tag}>", text, re.DOTALL)``, in linear time: that regex rescans to
-    the end of the text for every unclosed opening tag (quadratic on a degenerate rollout).
+    the end of the text for every unclosed opening tag (quadratic on a degenerate rollout). ``limit`` stops after
+    that many blocks.
     """
     opening, closing = f"<{tag}>", f"</{tag}>"
     spans = []
@@ -50,6 +51,8 @@ def find_blocks(text: str, tag: str) -> list[tuple[int, int]]:
         if end == -1:  # no closing tag after this opening tag, hence none after any later one
             break
         spans.append((start, end))
+        if len(spans) == limit:
+            break
         pos = end + len(closing)
     return spans
 

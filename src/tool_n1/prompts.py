@@ -56,14 +56,14 @@ BFCL_STEPS = [
     f"2. then return a json object with function names and arguments within <tool_call></tool_call> XML tags. "
     f"i.e., {CALL_FORMAT}",
     "3. remember complete 1 and 2 in one single reply.",
-    f"A complete reply example is: {EXAMPLE_REPLY}. {TYPE_NOTE}  {NO_CALL_NOTE}\"",
+    f'A complete reply example is: {EXAMPLE_REPLY}. {TYPE_NOTE}  {NO_CALL_NOTE}"',
 ]
 
 #: The original's ``DEFAULT_PROMPT``: the preamble of every training system message (xLAM; ToolACE has its own).
 DEFAULT_PREAMBLE = f"{ROLE} \n{TASK} \n{MISSING}\n{RETURN_ONLY} {LIST_INTRO}\n"
 
 #: The tool-prompt template appended to the preamble (``{tools}`` = :func:`render_tools`).
-TRAINING_TEMPLATE = "# Tool\n\n" + LIST_INTRO + "\n\n<tools>\n{tools}\n</tools>\n\n" + "\n".join(TRAINING_STEPS) + " \n"
+TRAINING_TEMPLATE = f"# Tool\n\n{LIST_INTRO}\n\n<tools>\n{{tools}}\n</tools>\n\n" + "\n".join(TRAINING_STEPS) + " \n"
 
 
 def render_tools(tools: Iterable[Mapping[str, Any]], *, trailing_newline: bool = False) -> str:

@@ -77,7 +77,7 @@ class RewardOptions:
     """Fixes of the original reward's defects; all off in ``faithful`` mode, all on in ``improved`` mode."""
 
     #: Concatenate the calls of every ``<tool_call>`` block outside ``<think>`` (Qwen's native one-call-per-block
-    #: output) instead of reading only the last block.
+    #: output) instead of reading only the last block; more than :data:`MAX_BLOCKS` blocks score 0.
     native_blocks: bool = False
     #: Format = exactly one non-empty ``<think>…</think>`` at the start, then only tool-call blocks (or plain text
     #: for a no-call answer), instead of "both tag strings occur somewhere".
@@ -91,6 +91,11 @@ class RewardOptions:
 
 
 MODES = {"faithful": RewardOptions(), "improved": RewardOptions(*(True for _ in fields(RewardOptions)))}
+
+
+#: With ``native_blocks`` / ``strict_format``, a response with more ``<tool_call>`` blocks than this is degenerate
+#: (score 0) instead of being decoded block by block.
+MAX_BLOCKS = 256
 
 
 class _OriginalCrash(Exception):
@@ -165,7 +170,10 @@ def _strict_format_ok(text: str, marker: str) -> bool:
         return False
     rest = body[close + 8 :]
     pos = 0
-    for start, end in find_blocks(rest, "tool_call"):
+    blocks = find_blocks(rest, "tool_call", limit=MAX_BLOCKS + 1)
+    if len(blocks) > MAX_BLOCKS:
+        return False
+    for start, end in blocks:
         if rest[pos : start - len("<tool_call>")].strip():
             return False
         pos = end + len("</tool_call>")
@@ -177,9 +185,12 @@ def _strict_format_ok(text: str, marker: str) -> bool:
 def _native_calls(text: str, spans: list[tuple[int, int]]) -> tuple[Any, str]:
     think_spans = find_blocks(text, "think")
     calls: list[Any] = []
+    t = 0
     for start, end in spans:
-        if any(t_start <= start < t_end for t_start, t_end in think_spans):
-            continue
+        while t < len(think_spans) and think_spans[t][1] <= start:
+            t += 1
+        if t < len(think_spans) and think_spans[t][0] <= start:
+            continue  # a call the model only considered inside its reasoning
         value, error = decode_tool_calls(text[start:end])
         if error:
             return None, error
@@ -220,12 +231,14 @@ def score_response(
     else:
         answer = ground_truth
 
-    spans = find_blocks(text, "tool_call")
+    spans = find_blocks(text, "tool_call", limit=MAX_BLOCKS + 1 if opts.native_blocks else None)
     if not spans:
         if variant == "llama" or opts.text_as_no_call:
             result, error = [], ""
         else:
             result, error = None, "no <tool_call> block"
+    elif opts.native_blocks and len(spans) > MAX_BLOCKS:
+        result, error = None, f"more than {MAX_BLOCKS} <tool_call> blocks"
     elif opts.native_blocks:
         result, error = _native_calls(text, spans)
     else:

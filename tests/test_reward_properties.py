@@ -1,0 +1,155 @@
+"""The reward never raises on data, keeps one key set, is order-invariant, picklable and thread/process safe."""
+
+import json
+import pickle
+import random
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tool_n1.prompts import format_response
+from tool_n1.reward import PROMPT_TYPE_TO_VARIANT, RESULT_KEYS, VARIANTS, compute_score
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+CALLS = st.lists(
+    st.fixed_dictionaries({"name": st.sampled_from(["f", "g", "get_weather"]), "arguments": JSON_VALUES}), max_size=4
+)
+PIECES = st.sampled_from(
+    [
+        "<think>",
+        "</think>",
+        "<tool_call>",
+        "</tool_call>",
+        "<|im_start|>assistant\n",
+        "<|im_end|>",
+        "[",
+        "]",
+        "{",
+        "}",
+        '"name"',
+        '"arguments"',
+        ":",
+        ",",
+        "5",
+        "true",
+        "null",
+        '"',
+        "\\",
+        " ",
+        "x",
+        '"f"',
+        "[]",
+        "{}",
+        "1.0",
+    ]
+)
+RESPONSES = st.one_of(
+    st.text(max_size=200),
+    st.lists(PIECES, max_size=40).map("".join),
+    st.builds(lambda calls, junk: format_response(calls, "t") + junk, CALLS, st.text(max_size=20)),
+    st.builds(lambda value: f"<think>x</think><tool_call>{json.dumps(value)}</tool_call>", JSON_VALUES),
+)
+GROUND_TRUTHS = st.one_of(CALLS.map(json.dumps), st.text(max_size=30), JSON_VALUES.map(json.dumps))
+EXTRA_INFOS = st.one_of(
+    st.none(), st.just({}), st.builds(dict, prompt_type=st.sampled_from([*PROMPT_TYPE_TO_VARIANT, "foo", None, 3]))
+)
+
+
+def check_result(result):
+    assert {k: type(v) for k, v in result.items()} == RESULT_KEYS
+    assert -0.2 <= result["score"] <= 1.2
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(response=RESPONSES, ground_truth=GROUND_TRUTHS)
+def test_never_raises(variant, response, ground_truth):
+    for mode in ("faithful", "improved"):
+        check_result(compute_score("toolcall", response, ground_truth, variant=variant, mode=mode))
+
+
+@settings(max_examples=500, deadline=None)
+@given(response=RESPONSES, ground_truth=GROUND_TRUTHS, extra_info=EXTRA_INFOS)
+def test_never_raises_on_any_extra_info(response, ground_truth, extra_info):
+    check_result(compute_score("toolcall", response, ground_truth, extra_info=extra_info))
+
+
+def test_adversarial_inputs_score_zero_with_a_reason():
+    gt = '[{"name": "f", "arguments": {}}]'
+    cases = {
+        "<think>x</think><tool_call>" + "[" * 5000 + "]" * 5000 + "</tool_call>": "nested too deeply",
+        "<think>x</think><tool_call>" + "1" * 5000 + "</tool_call>": "invalid JSON value",
+        "<think>x</think><tool_call>true</tool_call>": "JSON boolean",
+        "<think>x</think>" + "<tool_call>" * 10_000: "no <tool_call> block",
+    }
+    for response, reason in cases.items():
+        result = compute_score("toolcall", response, gt)
+        assert result["score"] == 0.0 and reason in result["parse_error"], (response[:40], result)
+    assert "ground truth" in compute_score("toolcall", "<think/>", "{not json")["parse_error"]
+    assert (
+        "comparison failed"
+        in compute_score("toolcall", format_response([{"name": "f", "arguments": {}}]), '[{"name": "f"}]')[
+            "parse_error"
+        ]
+    )
+    assert compute_score("toolcall", None, gt)["parse_error"] == "response is a NoneType, not a string"
+
+
+def test_dispatch_follows_prompt_type_like_the_original():
+    gt = '[{"name": "f", "arguments": {"x": 1}}]'
+    good = format_response(json.loads(gt), "why")
+    assert compute_score("toolcall", good, gt, extra_info={})["score"] == 1.0
+    assert compute_score("toolcall", good, gt, extra_info=None)["score"] == 1.0
+    assert compute_score("toolcall", good, gt, extra_info={"prompt_type": "qwen_lexico"})["score"] == 1.2
+    unknown = compute_score("toolcall", good, gt, extra_info={"prompt_type": "foo"})
+    assert unknown["score"] == 0.0 and "unknown prompt_type 'foo'" in unknown["parse_error"]
+    # an explicit variant wins over the data's prompt_type
+    assert (
+        compute_score("toolcall", good, gt, extra_info={"prompt_type": "qwen_lexico"}, variant="binary")["score"]
+        == 1.0
+    )
+
+
+def test_configuration_errors_raise():
+    with pytest.raises(ValueError, match="binary_no_think"):
+        compute_score("toolcall", "", "[]", variant="v0")
+    with pytest.raises(ValueError, match="faithful, improved"):
+        compute_score("toolcall", "", "[]", mode="fixed")
+
+
+def test_extra_kwargs_from_verl_are_ignored():
+    result = compute_score("toolcall", "<think>a</think><tool_call>[]</tool_call>", "[]", reward_router_address=None)
+    assert result["score"] == 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(calls=CALLS.filter(lambda c: len(c) > 1), seed=st.integers(0, 1000))
+def test_score_is_invariant_to_call_order_and_key_order(calls, seed):
+    gt = json.dumps(calls)
+    shuffled = calls[:]
+    random.Random(seed).shuffle(shuffled)
+    reordered = [{"arguments": c["arguments"], "name": c["name"]} for c in shuffled]
+    for mode in ("faithful", "improved"):
+        assert compute_score("toolcall", format_response(reordered, "t"), gt, mode=mode)["score"] == 1.0
+
+
+def _score_one(args):
+    return compute_score(*args)["score"]
+
+
+def test_picklable_and_usable_from_threads_and_processes():
+    restored = pickle.loads(pickle.dumps(compute_score))
+    gt = '[{"name": "f", "arguments": {"x": 1}}]'
+    jobs = [("toolcall", format_response([{"name": "f", "arguments": {"x": i % 2}}], "t"), gt) for i in range(40)]
+    expected = [float(i % 2 == 1) for i in range(40)]
+    assert [restored(*job)["score"] for job in jobs] == expected
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(_score_one, jobs)) == expected
+    with ProcessPoolExecutor(2) as pool:
+        assert list(pool.map(_score_one, jobs)) == expected
