@@ -125,26 +125,58 @@ def _call_key(item: Any, opts: RewardOptions) -> tuple[Any, str]:
     return item["name"], json.dumps(arguments, sort_keys=True)
 
 
-def match_level(result: Any, answer: Any, opts: RewardOptions = MODES["faithful"]) -> int:
+class _Truth:
+    """A ground truth prepared once for comparison (cached per ground-truth string and options).
+
+    Every step that can fail is stored as its outcome, so comparisons fail exactly where the original did.
+    """
+
+    __slots__ = ("error", "length", "full", "names")
+
+    def __init__(self, answer: Any, opts: RewardOptions, error: str = ""):
+        self.error = error
+        self.length = self.full = self.names = None
+        if error:
+            return
+        self.length = _attempt(len, answer)
+        self.full = _attempt(lambda: Counter(_call_key(i, opts) for i in answer))
+        self.names = _attempt(lambda: Counter(i["name"] for i in answer))
+
+
+def _attempt(fn, *args) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:
+        return exc
+
+
+def match_level(result: Any, truth: _Truth, opts: RewardOptions = MODES["faithful"]) -> int:
     """2 = same multiset of calls, 1 = same multiset of names only, 0 = neither (the original's three levels).
 
     Raises :class:`_OriginalCrash` where the original raised (e.g. a ground-truth item without ``arguments``).
     """
     try:
-        if len(result) == 0 or len(answer) == 0:
-            return 2 if len(result) == len(answer) else 0
+        if isinstance(truth.length, Exception):
+            raise truth.length
+        if len(result) == 0 or truth.length == 0:
+            return 2 if len(result) == truth.length else 0
         try:
-            if Counter(_call_key(i, opts) for i in result) == Counter(_call_key(i, opts) for i in answer):
-                return 2
+            full = Counter(_call_key(i, opts) for i in result)
+            if isinstance(truth.full, Exception):
+                raise truth.full
         except TypeError:  # an unhashable or non-dict item: the original returned 0 here
             return 0
-        return 1 if Counter(i["name"] for i in result) == Counter(i["name"] for i in answer) else 0
+        if full == truth.full:
+            return 2
+        if isinstance(truth.names, Exception):
+            raise truth.names
+        return 1 if Counter(i["name"] for i in result) == truth.names else 0
     except Exception as exc:
         raise _OriginalCrash(f"comparison failed: {type(exc).__name__}") from None
 
 
 @lru_cache(maxsize=4096)
-def _load_ground_truth(ground_truth: str) -> tuple[Any, str]:
+def _load_ground_truth(ground_truth: str, opts: RewardOptions) -> _Truth:
     """``json.loads`` (twice for a JSON string), cached: GRPO scores each ground truth ``rollout.n`` times.
 
     The returned value is shared between calls and must not be mutated.
@@ -152,7 +184,7 @@ def _load_ground_truth(ground_truth: str) -> tuple[Any, str]:
     answer, error = load_json(ground_truth)
     if not error and isinstance(answer, str):
         answer, error = load_json(answer)
-    return answer, (f"ground truth: {error}" if error else "")
+    return _Truth(answer, opts, f"ground truth: {error}" if error else "")
 
 
 # --------------------------------------------------------------------------- format
@@ -225,11 +257,11 @@ def score_response(
     else:
         think = "<think>" in text and "</think>" in text
     if isinstance(ground_truth, str):
-        answer, error = _load_ground_truth(ground_truth)
-        if error:
-            return _result(0, think, False, 0, error)
+        truth = _load_ground_truth(ground_truth, opts)
+        if truth.error:
+            return _result(0, think, False, 0, truth.error)
     else:
-        answer = ground_truth
+        truth = _Truth(ground_truth, opts)
 
     spans = find_blocks(text, "tool_call", limit=MAX_BLOCKS + 1 if opts.native_blocks else None)
     if not spans:
@@ -258,7 +290,7 @@ def score_response(
         return _result(0, think, False, 0, f"tool call is a JSON {kind} (the original reward raised TypeError)")
 
     try:
-        level = match_level(result, answer, opts) if parsed else 0
+        level = match_level(result, truth, opts) if parsed else 0
     except _OriginalCrash as exc:
         return _result(0, think, parsed, 0, str(exc))
 
@@ -315,14 +347,18 @@ def compute_score(
     (``solution_str``, ``ground_truth``, ``extra_info``) ever makes it raise. Other keyword arguments that verl may
     pass are ignored.
     """
-    opts = resolve_options(
-        mode,
-        native_blocks=native_blocks,
-        strict_format=strict_format,
-        numeric_equality=numeric_equality,
-        string_arguments=string_arguments,
-        text_as_no_call=text_as_no_call,
-    )
+    flags = (native_blocks, strict_format, numeric_equality, string_arguments, text_as_no_call)
+    if mode in MODES and flags == (None, None, None, None, None):
+        opts = MODES[mode]
+    else:
+        opts = resolve_options(
+            mode,
+            native_blocks=native_blocks,
+            strict_format=strict_format,
+            numeric_equality=numeric_equality,
+            string_arguments=string_arguments,
+            text_as_no_call=text_as_no_call,
+        )
     if variant is None:
         prompt_type = extra_info.get("prompt_type") if isinstance(extra_info, dict) else None
         if prompt_type is None and not (isinstance(extra_info, dict) and "prompt_type" in extra_info):
