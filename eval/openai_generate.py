@@ -1,0 +1,184 @@
+"""Generation against an OpenAI-compatible server (vLLM, SGLang, …): ``(id, messages)`` pairs → raw text outputs.
+
+Shared by the API-Bank, ACEBench (and BFCL) evaluators. Standard library only (``urllib``), so scorers and tests need
+no ``openai`` package. Features:
+
+* ``endpoint="chat"`` posts ``{model, messages}`` to ``{base_url}/chat/completions``; ``endpoint="completions"`` posts
+  ``{model, prompt}`` to ``{base_url}/completions`` with the prompt assembled by :func:`tool_n1.prompts.chatml` (as the
+  original BFCL handler did for Qwen models);
+* a thread pool bounded by ``concurrency``; per-request ``timeout``; ``retries`` with exponential back-off on
+  connection errors, timeouts, HTTP 408/409/429/5xx (``Retry-After`` honoured) and malformed bodies;
+* a resumable JSON-lines file of raw outputs, one ``{"id", "output"}`` line per finished item, appended as results
+  arrive: a rerun skips the ids already there (failed items are not written, so they are retried next time).
+
+The API key is read from an environment variable (``api_key_env``) and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tool_n1.prompts import chatml
+
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+@dataclass
+class GenerationConfig:
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    endpoint: str = "chat"  # "chat" or "completions"
+    temperature: float = 0.0
+    max_tokens: int = 2048
+    concurrency: int = 8
+    timeout: float = 120.0
+    retries: int = 3
+    backoff: float = 1.0
+
+
+class GenerationError(RuntimeError):
+    """A request that failed after all retries (the message never contains the API key)."""
+
+
+def read_outputs(path: str | Path) -> dict[str, str]:
+    """``{id: output}`` from a raw-output JSON-lines file (later lines win; a torn last line is ignored)."""
+    outputs: dict[str, str] = {}
+    path = Path(path)
+    if not path.exists():
+        return outputs
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                outputs[str(record["id"])] = record["output"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not an {{id, output}} JSON line ({exc})") from None
+    return outputs
+
+
+def _request_body(config: GenerationConfig, messages: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    body: dict[str, Any] = {"model": config.model, "temperature": config.temperature, "max_tokens": config.max_tokens}
+    if config.endpoint == "chat":
+        return "/chat/completions", {**body, "messages": messages}
+    if config.endpoint == "completions":
+        return "/completions", {**body, "prompt": chatml(messages)}
+    raise ValueError(f"unknown endpoint {config.endpoint!r}; valid: 'chat', 'completions'")
+
+
+def _extract_text(config: GenerationConfig, payload: Any) -> str:
+    choice = payload["choices"][0]
+    if config.endpoint == "chat":
+        content = choice["message"].get("content")
+        return content if isinstance(content, str) else ""
+    return choice["text"]
+
+
+def complete(config: GenerationConfig, messages: list[dict[str, Any]]) -> str:
+    """One request with retries; returns the raw text of the first choice."""
+    path, body = _request_body(config, messages)
+    url = config.base_url.rstrip("/") + path
+    headers = {"Content-Type": "application/json"}
+    key = os.environ.get(config.api_key_env, "") if config.api_key_env else ""
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    data = json.dumps(body).encode()
+    last = "no attempt"
+    for attempt in range(config.retries + 1):
+        wait = config.backoff * (2**attempt)
+        try:
+            request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+            with urllib.request.urlopen(request, timeout=config.timeout) as response:
+                return _extract_text(config, json.loads(response.read()))
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+            if exc.code not in RETRY_STATUS:
+                break
+            retry_after = exc.headers.get("Retry-After") if exc.headers else None
+            if retry_after and retry_after.replace(".", "", 1).isdigit():
+                wait = min(float(retry_after), 60.0)
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            last = f"malformed response: {type(exc).__name__}"
+        if attempt < config.retries:
+            time.sleep(wait)
+    raise GenerationError(f"{url}: {last} after {config.retries + 1} attempt(s)")
+
+
+def generate(
+    items: Sequence[tuple[str, list[dict[str, Any]]]] | Iterable[tuple[str, list[dict[str, Any]]]],
+    config: GenerationConfig,
+    output_path: str | Path,
+    *,
+    progress: bool = True,
+) -> dict[str, str]:
+    """Generate every item not yet in ``output_path``; return ``{id: raw output}`` for all items that have one.
+
+    Items that still fail after the retries are reported on stderr and left out (rerun to retry them).
+    """
+    items = list(items)
+    ids = [item_id for item_id, _ in items]
+    if len(set(ids)) != len(ids):
+        raise ValueError("item ids must be unique")
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    done = read_outputs(output_path)
+    todo = [(item_id, messages) for item_id, messages in items if item_id not in done]
+    lock = threading.Lock()
+    failures: list[str] = []
+    with output_path.open("a", encoding="utf-8") as handle, ThreadPoolExecutor(max(1, config.concurrency)) as pool:
+        futures = {pool.submit(complete, config, messages): item_id for item_id, messages in todo}
+        for count, future in enumerate(as_completed(futures), 1):
+            item_id = futures[future]
+            try:
+                text = future.result()
+            except GenerationError as exc:
+                failures.append(f"{item_id}: {exc}")
+                continue
+            with lock:
+                handle.write(json.dumps({"id": item_id, "output": text}, ensure_ascii=False) + "\n")
+                handle.flush()
+                done[item_id] = text
+            if progress and (count % 50 == 0 or count == len(todo)):
+                print(f"generated {count}/{len(todo)}", flush=True)
+    if failures:
+        print(f"{len(failures)} item(s) failed (rerun to retry):\n  " + "\n  ".join(failures[:10]), flush=True)
+    return {item_id: done[item_id] for item_id in ids if item_id in done}
+
+
+def add_cli_flags(parser: Any) -> None:
+    """The generation flags shared by the evaluators' command lines."""
+    parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (generate mode)")
+    parser.add_argument("--model", help="served model name (as the server knows it)")
+    parser.add_argument("--api-key-env", default=None, help="environment variable holding the API key (optional)")
+    parser.add_argument("--endpoint", choices=["chat", "completions"], default="chat",
+                        help="chat: /chat/completions (server's chat template); completions: /completions with our "
+                        "ChatML prompt (default: chat)")  # fmt: skip
+    parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0.0)")
+    parser.add_argument("--max-tokens", type=int, default=2048, help="completion token limit (default 2048)")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight at most (default 8)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
+    parser.add_argument("--retries", type=int, default=3, help="retries per request (default 3)")
+
+
+def config_from_args(args: Any) -> GenerationConfig:
+    if not args.base_url or not args.model:
+        raise SystemExit("generation needs --base-url and --model (or score saved outputs with --predictions)")
+    return GenerationConfig(
+        base_url=args.base_url, model=args.model, api_key_env=args.api_key_env, endpoint=args.endpoint,
+        temperature=args.temperature, max_tokens=args.max_tokens, concurrency=args.concurrency,
+        timeout=args.timeout, retries=args.retries,
+    )  # fmt: skip
