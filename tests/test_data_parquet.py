@@ -1,0 +1,203 @@
+"""Stage 2 (unified records -> verl parquet): split, chat construction, schema, and loading in verl's RLHFDataset."""
+
+import hashlib
+import json
+
+import pytest
+import to_verl_parquet
+from to_verl_parquet import build_prompt, split_positions
+
+import data_process
+from tool_n1.prompts import DEFAULT_PREAMBLE
+
+GET_WEATHER = {
+    "name": "get_weather",
+    "description": "Get weather.",
+    "parameters": {
+        "type": "dict",
+        "properties": {"city": {"type": "string", "description": "City."}},
+        "required": ["city"],
+    },
+}
+BOOK = {"name": "book", "description": "Book.", "parameters": {"type": "dict", "properties": {}}}
+CONTEXT = [
+    {"from": "human", "value": "Weather in Paris and book 7"},
+    {"from": "function_call", "value": json.dumps([{"name": "get_weather", "arguments": {"city": "Paris"}}])},
+    {"from": "observation", "value": '[{"name": "get_weather", "results": {"t": 20}}]'},
+    {"from": "gpt", "value": "It is 20C in Paris."},
+    {"from": "human", "value": "Book 8 too"},
+]
+
+
+def record(conversations=CONTEXT, tools=(GET_WEATHER, BOOK)):
+    return {
+        "raw_system": DEFAULT_PREAMBLE,
+        "tools": list(tools),
+        "conversations": conversations,
+        "answer": [{"name": "book", "arguments": {"id": 8}}],
+        "id": "toolace_multiple_turn",
+    }
+
+
+def test_faithful_system_message_matches_the_reference_test_vector():
+    system = build_prompt(record([{"from": "human", "value": "hi"}], [GET_WEATHER]), "json-string", False)[0]
+    assert len(system["content"]) == 1656
+    digest = hashlib.sha256(system["content"].encode()).hexdigest()
+    assert digest == "6ebb97138b232bcf8db31c0c8b1256beffcdcf727a01cd7b488470222f62f33f"
+
+
+def test_faithful_multi_turn_context_is_double_encoded():
+    prompt = build_prompt(record(), "json-string", False)
+    assert [m["role"] for m in prompt] == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert prompt[2]["content"] == '"[{\\"name\\": \\"get_weather\\", \\"arguments\\": {\\"city\\": \\"Paris\\"}}]"'
+    assert prompt[0]["content"].count("Here is a list of functions in JSON format that you can invoke:") == 2
+
+
+def test_improved_context_uses_tool_call_blocks_and_one_list_intro():
+    prompt = build_prompt(record(), "tool-call-block", True)
+    assert prompt[2]["content"] == '<tool_call>[{"name": "get_weather", "arguments": {"city": "Paris"}}]</tool_call>'
+    assert prompt[0]["content"].count("Here is a list of functions in JSON format that you can invoke:") == 1
+
+
+def test_seeded_split_is_stable_and_faithful_drops_the_remainder():
+    train, test, dropped = split_positions(12, 42, 0.9, "drop")
+    assert (len(train), len(test), dropped) == (10, 1, 1)  # the reference's 12 synthetic records -> 10 / 1
+    assert (train, test) == split_positions(12, 42, 0.9, "drop")[:2]
+    assert split_positions(12, 7, 0.9, "drop")[0] != train
+    train, test, dropped = split_positions(69653, 42, 0.9, "drop")
+    assert (len(train), len(test), dropped) == (62687, 6965, 1)  # Table 1 total, original_behaviour.md §1.7
+    _, test_all, dropped = split_positions(12, 42, 0.9, "test")
+    assert len(test_all) == 2 and dropped == 0
+    # regression pin: random.Random(seed).shuffle is specified by Python, so this holds on every machine
+    assert split_positions(12, 42, 0.9, "test")[0][:3] == [7, 5, 2]
+
+
+def make_parquet(tmp_path, fixtures, mode, *extra):
+    unified = tmp_path / "unified"
+    inputs = [
+        "--toolace",
+        str(fixtures / "toolace" / "hub_format_row2.json"),
+        str(fixtures / "toolace" / "sharegpt_func_fixed_rows_0-49.json"),
+        "--xlam",
+        str(fixtures / "xlam" / "distilabel_sample_rows.json"),
+        str(fixtures / "xlam" / "audited_rows.json"),
+    ]
+    assert (
+        data_process.main(
+            [*inputs, "--mode", mode, "--output-dir", str(unified), "--no-progress", "--log-level", "ERROR"]
+        )
+        == 0
+    )
+    out = tmp_path / "verl"
+    code = to_verl_parquet.main(
+        [
+            "--input",
+            str(unified / "unified.jsonl"),
+            "--output-dir",
+            str(out),
+            "--mode",
+            mode,
+            "--no-progress",
+            "--log-level",
+            "ERROR",
+            *extra,
+        ]
+    )
+    assert code == 0
+    return out, json.loads((out / "parquet_report.json").read_text())
+
+
+def test_faithful_parquet_schema_and_split(shared_fixtures, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    out, report = make_parquet(tmp_path, shared_fixtures, "faithful")
+    train = pq.read_table(out / "train.parquet")
+    test = pq.read_table(out / "test.parquet")
+    assert train.column_names == [
+        "tools",
+        "conversations",
+        "answer",
+        "raw_system",
+        "data_source",
+        "prompt",
+        "ability",
+        "reward_model",
+        "extra_info",
+    ]
+    assert [f.name for f in train.schema.field("extra_info").type] == ["split", "index", "prompt_type"]
+    n = report["records_read"]  # 4 ToolACE (faithful) + 43 xLAM samples
+    assert n == 47 and (train.num_rows, test.num_rows) == (int(0.9 * n), int(0.1 * n))
+    assert report["split"]["dropped_by_split"] == n - int(0.9 * n) - int(0.1 * n)
+    rows = train.to_pylist()
+    assert [r["extra_info"]["index"] for r in rows] == list(range(train.num_rows))
+    assert {r["extra_info"]["prompt_type"] for r in rows} == {"qwen"}
+    assert all(r["reward_model"] == {"style": "rule", "ground_truth": r["answer"]} for r in rows)
+
+
+def test_improved_parquet_has_global_unique_index(shared_fixtures, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    out, report = make_parquet(tmp_path, shared_fixtures, "improved", "--prompt-type", "llama")
+    rows = pq.read_table(out / "train.parquet").to_pylist() + pq.read_table(out / "test.parquet").to_pylist()
+    assert len(rows) == report["records_read"] and report["split"]["dropped_by_split"] == 0
+    assert sorted(r["extra_info"]["index"] for r in rows) == list(range(len(rows)))
+    assert {r["extra_info"]["prompt_type"] for r in rows} == {"llama"}
+    assert all(r["extra_info"]["origin"] for r in rows)
+
+
+def tiny_tokenizer(path):
+    """A byte-level BPE tokenizer with a ChatML template, built offline (verl.md §5.2)."""
+    tokenizers = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
+    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
+    )
+    bpe.train_from_iterator(["You are an expert in composing functions. <tool_call> get_weather"], trainer=trainer)
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    tokenizer.save_pretrained(path)
+    return tokenizer
+
+
+@pytest.mark.rl_env
+def test_parquet_loads_in_verl_rlhf_dataset_with_overlong_filter(shared_fixtures, tmp_path):
+    rl_dataset = pytest.importorskip("verl.utils.dataset.rl_dataset")
+    from omegaconf import OmegaConf
+
+    tokenizer = tiny_tokenizer(tmp_path / "tokenizer")
+    out, report = make_parquet(
+        tmp_path,
+        shared_fixtures,
+        "improved",
+        "--tokenizer",
+        str(tmp_path / "tokenizer"),
+        "--max-prompt-length",
+        "2500",
+    )
+    stats = report["prompt_tokens"]
+    assert stats["count"] == report["records_read"] and stats["min"] <= 2500 < stats["max"]  # some are filtered
+    filtered = sum(report["overlong_filtered"].values())
+    assert 0 < filtered < report["records_read"]
+    config = OmegaConf.create(
+        {
+            "max_prompt_length": 2500,
+            "filter_overlong_prompts": True,
+            "cache_dir": str(tmp_path / "cache"),
+            "filter_overlong_prompts_workers": 1,
+        }
+    )
+    dataset = rl_dataset.RLHFDataset(str(out / "train.parquet"), tokenizer, config)
+    assert len(dataset) == report["rows_written"]["train"]  # verl's own filter keeps everything we kept
+    item = dataset[0]
+    assert item["raw_prompt"][0]["role"] == "system" and item["data_source"] == "toolcall"
+    assert json.loads(item["reward_model"]["ground_truth"])
+    strict = OmegaConf.merge(config, {"max_prompt_length": stats["min"]})
+    assert len(rl_dataset.RLHFDataset(str(out / "train.parquet"), tokenizer, strict)) < len(dataset)

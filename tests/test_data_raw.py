@@ -1,0 +1,309 @@
+"""Stage 1 (raw ToolACE / xLAM -> unified records): real fixture rows, the reference's synthetic dialog, bad input."""
+
+import json
+
+import pytest
+import toolace
+import xlam
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from records import RawOptions, Report, RowRejected
+
+import data_process
+from tool_n1.prompts import DEFAULT_PREAMBLE
+
+TOOLACE_INTRO = "Here is a list of functions in JSON format that you can invoke:\n"
+TOOLACE_END = (
+    ". \nShould you decide to return the function call(s). \nPut it in the format of [f(x=1)]\n\nNO other text."
+)
+TOOLS = [
+    {"name": "get_weather", "description": "Weather.", "parameters": {"type": "dict", "properties": {}}},
+    {"name": "book", "description": "Book.", "parameters": {"type": "dict", "properties": {}}},
+]
+
+
+def options(mode, **overrides):
+    return RawOptions.for_mode(mode, **overrides)
+
+
+def run_stage1(tmp_path, *args):
+    out = tmp_path / "unified"
+    code = data_process.main([*args, "--output-dir", str(out), "--no-progress", "--log-level", "ERROR"])
+    records = [json.loads(line) for line in (out / "unified.jsonl").read_text().splitlines()]
+    return code, records, json.loads((out / "report.json").read_text())
+
+
+def toolace_row(turns, tools=TOOLS, end=TOOLACE_END):
+    return {"system": "Preamble.\n" + TOOLACE_INTRO + json.dumps(tools) + end, "conversations": turns}
+
+
+EIGHT_TURNS = [
+    ("human", "Weather in Paris and book 7"),
+    ("gpt", '[get_weather(city="Paris")]'),
+    ("observation", '[{"name": "get_weather", "results": {"t": 20}}]'),
+    ("gpt", "[book(id=7), unknown_tool(a=1)]"),
+    ("observation", "[]"),
+    ("gpt", "It is 20C in Paris."),
+    ("human", "Book 8 too"),
+    ("gpt", "[book(id=8)]"),
+]
+
+
+# --------------------------------------------------------------------------- real fixtures
+
+
+@pytest.mark.parametrize("mode", ["faithful", "improved"])
+def test_hub_format_row2_gives_the_two_hand_checked_samples(shared_fixtures, tmp_path, mode):
+    path = shared_fixtures / "toolace" / "hub_format_row2.json"
+    code, records, report = run_stage1(tmp_path, "--toolace", str(path), "--mode", mode)
+    assert code == 0
+    assert [r["answer"] for r in records] == [
+        [{"name": "GetCompetitions", "arguments": {}}],
+        [{"name": "Get Manager Placeholder Image", "arguments": {"sport": "football"}}],
+    ]
+    assert [r["id"] for r in records] == ["toolace_single_turn", "toolace_multiple_turn"]
+    assert [len(r["conversations"]) for r in records] == [1, 7]
+    assert [t["from"] for t in records[1]["conversations"]] == [
+        "human",
+        "function_call",
+        "observation",
+        "gpt",
+        "human",
+        "gpt",
+        "human",
+    ]
+    assert records[1]["conversations"][1]["value"] == '[{"name": "GetCompetitions", "arguments": {}}]'
+    assert records[0]["raw_system"].endswith("tools call sections.\n" + TOOLACE_INTRO)
+    names = [t["name"] for t in records[0]["tools"]]
+    assert names == [
+        "GetCompetitions",
+        "Get Manager Placeholder Image",
+        "Search Competition API",
+        "Get Category Image",
+    ]
+    container = records[0]["tools"][0]["parameters"]["type"]
+    assert container == ("dict" if mode == "faithful" else "object")
+    counts = report["sources"]["toolace"]
+    assert (counts["rows_read"], counts["rows_used"], counts["call_turns"], counts["samples_kept"]) == (1, 1, 2, 2)
+    assert counts["groups"] == {"multi": {"dialogs": 1, "samples": 2}}  # 3 user turns -> multi-turn dialog
+    assert report["invariant_errors"] == []
+
+
+@pytest.mark.parametrize("mode", ["faithful", "improved"])
+def test_xlam_distilabel_rows_exact(shared_fixtures, tmp_path, mode):
+    path = shared_fixtures / "xlam" / "distilabel_sample_rows.json"
+    raw = json.loads(path.read_text())
+    code, records, report = run_stage1(tmp_path, "--xlam", str(path), "--mode", mode)
+    assert code == 0 and len(records) == 3
+    assert records[0]["answer"] == [{"name": "get_breed_information", "arguments": {"breed": "Maine Coon"}}]
+    assert records[1]["answer"] == [
+        {"name": "mailcheck", "arguments": {"domain": "protonmail.com"}},
+        {"name": "mailcheck", "arguments": {"domain": "mail.com"}},
+        {"name": "get_products_in_category", "arguments": {"skip": 20, "limit": 25, "category": "furniture"}},
+    ]
+    assert records[1]["conversations"] == [{"from": "human", "value": raw[1]["query"]}]
+    assert all(r["id"] == "xlam" and r["raw_system"] == DEFAULT_PREAMBLE for r in records)
+    mailcheck = records[1]["tools"][0]
+    if mode == "faithful":
+        assert [r["tools"] for r in records] == [json.loads(row["tools"]) for row in raw]
+    else:
+        assert mailcheck["parameters"] == {
+            "type": "object",
+            "properties": {
+                "domain": {"type": "string", "description": raw_description(raw), "default": "mailinator.com"}
+            },
+            "required": [],
+        }
+    assert report["sources"]["xlam"]["samples_kept"] == 3
+
+
+def raw_description(raw):
+    return json.loads(raw[1]["tools"])[0]["parameters"]["domain"]["description"]
+
+
+def test_xlam_audited_rows_all_kept_in_both_modes(shared_fixtures, tmp_path):
+    path = shared_fixtures / "xlam" / "audited_rows.json"
+    for mode in ("faithful", "improved"):
+        code, records, _ = run_stage1(tmp_path / mode, "--xlam", str(path), "--mode", mode)
+        assert code == 0 and len(records) == 40
+    assert {r["origin"].rsplit("#", 1)[1] for r in records} == {str(i) for i in range(40)}
+
+
+def test_sharegpt_copy_lossy_call_names_are_rejected_with_reasons(shared_fixtures, tmp_path):
+    path = shared_fixtures / "toolace" / "sharegpt_func_fixed_rows_0-49.json"
+    code, records, report = run_stage1(tmp_path, "--toolace", str(path))
+    counts = report["sources"]["toolace"]
+    assert counts["rows_read"] == counts["rows_used"] == 50
+    assert counts["call_turns"] == 93  # SOURCE.md: 93 function_call turns in rows 0-49
+    assert counts["call_turns_rejected"]["unknown_tool_in_answer"] == 93 - len(records)
+    assert report["rejection_examples"]["toolace/call_turn/unknown_tool_in_answer"][0].endswith("#0/turn 1")
+
+
+# --------------------------------------------------------------------------- original behaviour (reference §1.2)
+
+
+def test_reference_eight_turn_dialog():
+    row = toolace_row([{"from": f, "value": v} for f, v in EIGHT_TURNS])
+    outcome = toolace.process_dialog(row, options("faithful"))
+    samples = outcome["samples"]
+    assert [(s["id"], len(s["conversations"]), s["answer"]) for s in samples] == [
+        ("toolace_single_turn", 1, [{"name": "get_weather", "arguments": {"city": "Paris"}}]),
+        ("toolace_multiple_turn", 7, [{"name": "book", "arguments": {"id": 8}}]),
+    ]
+    assert [t["from"] for t in samples[1]["conversations"]] == [
+        "human",
+        "function_call",
+        "observation",
+        "function_call",
+        "observation",
+        "gpt",
+        "human",
+    ]
+    assert outcome["call_turns"] == 3
+    assert [(turn, code) for turn, code, _ in outcome["rejected"]] == [(3, "unknown_tool_in_answer")]
+    with_nocall = toolace.process_dialog(row, options("faithful", include_nocall=True))["samples"]
+    assert [(s["turn"], s["answer"] and s["answer"][0]["name"]) for s in with_nocall] == [
+        (1, "get_weather"),
+        (5, []),
+        (7, "book"),
+    ]
+
+
+def test_hub_role_names_give_the_same_samples():
+    hub = {"human": "user", "gpt": "assistant", "observation": "tool"}
+    row = toolace_row([{"from": hub[f], "value": v} for f, v in EIGHT_TURNS])
+    assert len(toolace.process_dialog(row, options("improved"))["samples"]) == 2
+
+
+def test_faithful_tool_extraction_rejects_where_the_original_crashes():
+    row = toolace_row([{"from": "human", "value": "hi"}], end="\nShould you decide to return the function call(s).")
+    with pytest.raises(RowRejected) as caught:
+        toolace.process_dialog(row, options("faithful"))
+    assert caught.value.code == "tool_list_unparsable"
+    assert toolace.process_dialog(row, options("improved"))["group"] == "single"  # robust extraction copes
+
+
+def test_faithful_parser_keeps_original_defects_and_robust_fixes_them():
+    row = toolace_row([{"from": "human", "value": "q"}, {"from": "gpt", "value": "[book(h=(1, 2), flag=true)]"}])
+    faithful = toolace.process_dialog(row, options("faithful"))["samples"][0]["answer"]
+    improved = toolace.process_dialog(row, options("improved"))["samples"][0]["answer"]
+    assert faithful == [{"name": "book", "arguments": {"h": "(1, 2"}}]  # the call ends at its first ")"
+    assert improved == [{"name": "book", "arguments": {"h": [1, 2], "flag": True}}]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_inputs_are_counted_with_reasons_and_positions(tmp_path):
+    good = {
+        "id": 1,
+        "query": "q",
+        "answers": json.dumps([{"name": "f", "arguments": {}}]),
+        "tools": json.dumps([{"name": "f", "description": "d", "parameters": {}}]),
+    }
+    lines = [
+        json.dumps(good),
+        "{not json",
+        json.dumps({"id": 2, "query": "q", "tools": good["tools"]}),
+        json.dumps({**good, "tools": "[{broken"}),
+        json.dumps({**good, "answers": json.dumps([{"name": "g", "arguments": {}}])}),
+        json.dumps([1, 2]),
+    ]
+    (tmp_path / "x.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "empty.json").write_text("")
+    dialog = toolace_row([{"from": "user", "value": "q"}, {"from": "assistant", "value": "[get_weather(city=)]"}])
+    (tmp_path / "t.json").write_text(json.dumps([dialog, {"system": "no tools here", "conversations": []}]))
+    code, records, report = run_stage1(
+        tmp_path,
+        "--xlam",
+        str(tmp_path / "x.jsonl"),
+        str(tmp_path / "empty.json"),
+        str(tmp_path / "missing.json"),
+        "--toolace",
+        str(tmp_path / "t.json"),
+    )
+    assert code == 1  # two inputs could not be read
+    assert len(records) == 1
+    xlam_counts = report["sources"]["xlam"]
+    assert xlam_counts["rows_read"] == 6 and xlam_counts["rows_used"] == 1
+    assert xlam_counts["rows_rejected"] == {
+        "malformed_json": 1,
+        "missing_field": 1,
+        "tool_list_unparsable": 1,
+        "unknown_tool_in_answer": 1,
+        "not_an_object": 1,
+    }
+    toolace_counts = report["sources"]["toolace"]
+    assert toolace_counts["rows_rejected"] == {"tool_list_missing": 1}
+    assert toolace_counts["call_turns_rejected"] == {"call_string_unparseable": 1}
+    assert report["rejection_examples"]["xlam/row/malformed_json"] == [f"{tmp_path / 'x.jsonl'}:2"]
+    assert len(report["rejection_examples"]["xlam/input/input_unreadable"]) == 2
+    assert report["invariant_errors"] == []
+    assert any("TOOLACE" in w.upper() and "< 1 %" in w for w in report["warnings"])
+    rejections = (tmp_path / "unified" / "rejections.jsonl").read_text().splitlines()
+    assert len(rejections) == 9
+
+
+def test_strict_stops_at_first_rejection(tmp_path):
+    (tmp_path / "x.jsonl").write_text("{bad\n")
+    assert (
+        data_process.main(
+            [
+                "--xlam",
+                str(tmp_path / "x.jsonl"),
+                "--strict",
+                "--output-dir",
+                str(tmp_path),
+                "--no-progress",
+                "--log-level",
+                "ERROR",
+            ]
+        )
+        == 2
+    )
+
+
+def test_no_input_is_a_usage_error(tmp_path):
+    assert data_process.main(["--output-dir", str(tmp_path), "--log-level", "ERROR"]) == 2
+
+
+good_xlam = st.fixed_dictionaries({"query": st.text(min_size=1).filter(str.strip)})
+bad_xlam = st.one_of(
+    st.fixed_dictionaries({"query": st.just("q"), "answers": st.text(), "tools": st.text()}),
+    st.dictionaries(st.sampled_from(["query", "answers", "tools", "id"]), st.integers() | st.none() | st.text()),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.booleans(), good_xlam, bad_xlam), max_size=12))
+def test_accounting_invariant_under_random_bad_rows(rows):
+    report = Report()
+    stage = data_process.Stage1(options("improved"), report, _Sink(), progress=False)
+    expected_good = 0
+    for index, (is_good, good, bad) in enumerate(rows):
+        row = dict(good, answers='[{"name": "f", "arguments": {}}]', tools='[{"name": "f", "parameters": {}}]')
+        stage.report.source("xlam").rows_read += 1
+        stage.process_row("xlam", row if is_good else bad, f"row {index}", None)
+        expected_good += is_good
+    counts = report.sources.get("xlam")
+    assert report.invariant_errors() == []
+    if counts:
+        assert counts.samples_kept >= expected_good
+        assert counts.rows_read == counts.rows_used + sum(counts.rows_rejected.values())
+
+
+class _Sink:
+    def write(self, text):
+        json.loads(text)
+
+
+def test_xlam_row_rejects_non_object_arguments():
+    row = {"query": "q", "answers": '[{"name": "f", "arguments": []}]', "tools": '[{"name": "f"}]'}
+    with pytest.raises(RowRejected, match="malformed_answer"):
+        xlam.process_row(row, options("faithful"))
+
+
+def test_table_1_is_printed(shared_fixtures, tmp_path, capsys):
+    run_stage1(tmp_path, "--toolace", str(shared_fixtures / "toolace" / "hub_format_row2.json"))
+    printed = capsys.readouterr().out
+    assert "ToolACE single" in printed and "10500" in printed and "8183" in printed and "60000" in printed
