@@ -101,6 +101,18 @@ def test_adversarial_inputs_score_zero_with_a_reason():
     assert compute_score("toolcall", None, gt)["parse_error"] == "response is a NoneType, not a string"
 
 
+def test_improved_mode_treats_hundreds_of_blocks_as_degenerate():
+    from tool_n1.reward import MAX_BLOCKS
+
+    call = '<tool_call>{"name": "f", "arguments": {}}</tool_call>'
+    gt = json.dumps([{"name": "f", "arguments": {}}] * MAX_BLOCKS)
+    at_limit = compute_score("toolcall", "<think>x</think>" + call * MAX_BLOCKS, gt, mode="improved")
+    assert at_limit["score"] == 1.0
+    gt_over = json.dumps([{"name": "f", "arguments": {}}] * (MAX_BLOCKS + 1))
+    over = compute_score("toolcall", "<think>x</think>" + call * (MAX_BLOCKS + 1), gt_over, native_blocks=True)
+    assert over["score"] == 0.0 and f"more than {MAX_BLOCKS}" in over["parse_error"]
+
+
 def test_dispatch_follows_prompt_type_like_the_original():
     gt = '[{"name": "f", "arguments": {"x": 1}}]'
     good = format_response(json.loads(gt), "why")

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Create the per-stage virtual environments under .venv/<name>. Run `bash scripts/setup.sh --help`.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: bash scripts/setup.sh [OPTIONS] [TARGET ...]
+
+Creates (or updates) one Python 3.11 virtual environment per stage under .venv/<TARGET>.
+Works from any directory; pip always runs from the repository root (so `-e .` means this repo).
+
+Targets (default: dev):
+  dev    .venv/dev   core package with its dev extra:  pip install -e ".[dev]"  (pytest, hypothesis, ruff)
+  rl     .venv/rl    RL + data stack (verl 0.9.1, trl, datasets, ...):
+                       CPU (default): requirements-cpu.txt  (torch==2.13.0 CPU, verl[verl-core], no vllm)
+                       GPU (--gpu or GPU=1): requirements.txt (verl[vllm]: vllm 0.24.0, torch 2.11.0, CUDA)
+  sft    .venv/sft   LLaMA-Factory 0.9.5:  LLaMA-Factory/requirements.txt
+                       (with a CPU torch: torchvision is uninstalled and torchaudio's .so files are
+                       removed afterwards, see that file)
+  eval   .venv/eval  bfcl-eval 2026.3.23 (numpy 1.26.4):  eval/requirements.txt
+  all    dev rl sft eval, in that order
+
+Options:
+  --gpu        rl: use requirements.txt (GPU host) instead of requirements-cpu.txt. Same as GPU=1.
+  --fresh      delete each target's venv and build it again from scratch.
+  --force      reinstall even if the venv's stamp says it is up to date (keeps the venv).
+  -h, --help   show this help and exit.
+
+Environment:
+  GPU=1            same as --gpu.
+  PYTHON=path      interpreter for new venvs (default: python3.11, else python3 if it is 3.11).
+  VENV_ROOT=dir    where venvs go (default: <repo>/.venv).
+  PIP_VERSION=v    pip installed into each new venv (default: 26.3).
+  SETUP_VERBOSE=1  show pip's full output (default: pip -q).
+
+Idempotent: after a successful install a stamp (.venv/<TARGET>/.setup-stamp) records the sha256 of
+the requirement file(s), pyproject.toml and the recipe; a rerun with an unchanged stamp does nothing.
+On CPU machines torch is installed first and pinned to 2.13.0 (the local CPU wheel); the run fails
+if torch ends up at another version or if nvidia-* packages got installed beside a CPU torch.
+EOF
+}
+
+# Bump when the install recipe below changes in a way the hashed files do not show.
+RECIPE=1
+CPU_TORCH=2.13.0
+PIP_VERSION=${PIP_VERSION:-26.3}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+VENV_ROOT=${VENV_ROOT:-$ROOT/.venv}
+
+gpu=0
+case "${GPU:-0}" in 1|true|TRUE|yes|on) gpu=1 ;; esac
+fresh=0
+force=0
+targets=()
+while (($#)); do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --gpu) gpu=1 ;;
+        --fresh) fresh=1 ;;
+        --force) force=1 ;;
+        dev|rl|sft|eval) targets+=("$1") ;;
+        all) targets+=(dev rl sft eval) ;;
+        *) echo "setup.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+((${#targets[@]})) || targets=(dev)
+
+say() { printf '==> %s\n' "$*"; }
+run() { printf '+ %s\n' "$*"; "$@"; }
+# pip install into a venv; drops only the "Location 'file:...' is ignored" noise that some machines' pip
+# configuration (a local find-links/extra-index that lacks a package) prints once per package.
+pip_install() {
+    local py=$1
+    shift
+    printf '+ %s -m pip install %s\n' "$py" "$*"
+    "$py" -m pip install "${pip_q[@]}" "$@" 2>&1 |
+        { grep -v "^WARNING: Location 'file:.*' is ignored: it is neither a file nor a directory" || true; }
+}
+
+pip_q=(-q)
+[[ "${SETUP_VERBOSE:-0}" == 1 ]] && pip_q=()
+export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_PROGRESS_BAR=off
+
+find_python() {
+    local cand
+    if [[ -n "${PYTHON:-}" ]]; then
+        command -v "$PYTHON" >/dev/null || { echo "setup.sh: PYTHON=$PYTHON not found" >&2; exit 1; }
+        "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' ||
+            echo "setup.sh: warning: $PYTHON is not Python 3.11 (the pins were checked on 3.11)" >&2
+        echo "$PYTHON"; return
+    fi
+    for cand in python3.11 python3; do
+        if command -v "$cand" >/dev/null &&
+            "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+            echo "$cand"; return
+        fi
+    done
+    echo "setup.sh: no Python 3.11 found (tried python3.11, python3); set PYTHON=..." >&2
+    exit 1
+}
+
+# Files whose contents decide a target's install (all must exist; their sha256 goes into the stamp).
+target_files() {
+    case "$1" in
+        dev) echo pyproject.toml ;;
+        rl) if ((gpu)); then echo requirements.txt pyproject.toml; else echo requirements-cpu.txt pyproject.toml; fi ;;
+        sft) echo LLaMA-Factory/requirements.txt pyproject.toml ;;
+        eval) echo eval/requirements.txt pyproject.toml ;;
+    esac
+}
+
+stamp_of() {  # target -> text identifying what a complete install of it contains
+    local t=$1 f
+    printf 'recipe %s\ntarget %s\ngpu %s\npip %s\n' "$RECIPE" "$t" "$gpu" "$PIP_VERSION"
+    for f in $(target_files "$t"); do
+        if [[ -f "$f" ]]; then
+            printf '%s  %s\n' "$(sha256sum <"$f" | cut -d' ' -f1)" "$f"
+        else
+            printf 'missing  %s\n' "$f"
+        fi
+    done
+}
+
+check_cpu_torch() {  # venv python: torch must be 2.13.0, and a CPU torch must have no nvidia-* beside it
+    local py=$1 ver
+    ver=$("$py" -c 'import importlib.metadata as m; print(m.version("torch"))')
+    if [[ "${ver%%+*}" != "$CPU_TORCH" ]]; then
+        echo "setup.sh: torch is $ver in $(dirname "$(dirname "$py")"), expected $CPU_TORCH" >&2
+        return 1
+    fi
+    if [[ "$ver" == *+cpu ]] && "$py" -m pip list --format=freeze 2>/dev/null | grep -i '^nvidia-'; then
+        echo "setup.sh: nvidia-* packages were installed beside a CPU torch (listed above)" >&2
+        return 1
+    fi
+    say "torch $ver"
+}
+
+sft_cpu_workarounds() {  # see LLaMA-Factory/requirements.txt
+    local py=$1 sp
+    if "$py" -c 'import importlib.metadata as m, sys; sys.exit(not m.version("torch").endswith("+cpu"))'; then
+        say "sft: CPU torch: removing CUDA-only torchvision and torchaudio's native libraries"
+        if "$py" -m pip show -q torchvision >/dev/null 2>&1; then
+            run "$py" -m pip uninstall -y -q torchvision
+        fi
+        sp=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+        run rm -f "$sp"/torchaudio/lib/*.so
+    fi
+}
+
+setup_target() {
+    local t=$1 venv="$VENV_ROOT/$1" py stamp_file want f start
+    py="$venv/bin/python"
+    stamp_file="$venv/.setup-stamp"
+    start=$SECONDS
+
+    for f in $(target_files "$t"); do
+        if [[ ! -f "$f" ]]; then
+            echo "setup.sh: $t needs $ROOT/$f, which does not exist" >&2
+            exit 1
+        fi
+    done
+    want=$(stamp_of "$t")
+
+    if ((fresh)) && [[ -e "$venv" ]]; then
+        say "$t: --fresh: removing $venv"
+        run rm -rf "$venv"
+    fi
+    if ((!force)) && [[ -x "$py" && -f "$stamp_file" ]] && [[ "$(cat "$stamp_file")" == "$want" ]]; then
+        say "$t: $venv is up to date (stamp matches), nothing to do"
+        return
+    fi
+
+    if [[ -x "$py" ]] && "$py" -c 'import sys' 2>/dev/null; then
+        say "$t: updating existing venv $venv"
+    else
+        [[ -e "$venv" ]] && run rm -rf "$venv"
+        say "$t: creating venv $venv"
+        run "$(find_python)" -m venv "$venv"
+    fi
+    rm -f "$stamp_file"
+    pip_install "$py" --upgrade "pip==$PIP_VERSION"
+
+    case "$t" in
+        dev)
+            pip_install "$py" -e ".[dev]"
+            ;;
+        rl)
+            if ((gpu)); then
+                pip_install "$py" -r requirements.txt
+            else
+                pip_install "$py" "torch==$CPU_TORCH"
+                pip_install "$py" -r requirements-cpu.txt
+                check_cpu_torch "$py"
+            fi
+            ;;
+        sft)
+            pip_install "$py" "torch==$CPU_TORCH"
+            pip_install "$py" -r LLaMA-Factory/requirements.txt
+            sft_cpu_workarounds "$py"
+            check_cpu_torch "$py"
+            ;;
+        eval)
+            pip_install "$py" "torch==$CPU_TORCH"
+            pip_install "$py" -r eval/requirements.txt
+            check_cpu_torch "$py"
+            ;;
+    esac
+
+    printf '%s\n' "$want" >"$stamp_file"
+    say "$t: done in $((SECONDS - start)) s: activate with 'source ${venv#"$ROOT"/}/bin/activate'"
+}
+
+say "repository: $ROOT; targets: ${targets[*]}; gpu=$gpu"
+for t in "${targets[@]}"; do
+    setup_target "$t"
+done
