@@ -1,8 +1,12 @@
 """A local OpenAI-compatible chat-completions stand-in for tests and benchmarks (loopback only, stdlib only).
 
 It answers ``POST …/chat/completions`` from canned teacher outputs keyed by the user message (the query), and can
-inject faults. A *plan* maps a query to a list of actions consumed one per request (the last one repeats); a query
-without a plan gets ``default`` (``None``: a 404-style error). Actions are :class:`Action` values:
+inject faults. ``POST …/completions`` (text completions, as bfcl-eval's local-model handlers send) is answered the
+same way with the prompt string as the query, and ``GET …/models`` lists one model (a server-readiness probe). An
+optional ``responder(body) -> Action | None`` is asked first, for answers computed from the request.
+
+A *plan* maps a query to a list of actions consumed one per request (the last one repeats); a query without a plan
+gets ``default`` (``None``: a 404-style error). Actions are :class:`Action` values:
 
 * ``Action.ok(content, reasoning=None, delay=0)``: a normal completion (``reasoning`` goes to ``reasoning_content``);
 * ``Action.status(code, body=None, headers=None)``: an error status (500, 429 with ``Retry-After``, 401, …);
@@ -79,8 +83,11 @@ class RequestLog:
 
 
 class StubState:
-    def __init__(self, plans: dict[str, list[Action]], default: Action | None, latency: float) -> None:
+    def __init__(
+        self, plans: dict[str, list[Action]], default: Action | None, latency: float, responder: Any = None
+    ) -> None:
         self.plans = {query: list(actions) for query, actions in plans.items()}
+        self.responder = responder
         self.default = default
         self.latency = latency
         self.lock = threading.Lock()
@@ -101,6 +108,17 @@ class StubState:
     def requests_for(self, query: str) -> list[RequestLog]:
         with self.lock:
             return [r for r in self.requests if r.query == query]
+
+
+def text_completion_body(text: str, model: str = "stub-teacher") -> dict[str, Any]:
+    return {
+        "id": "cmpl-stub",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30},
+    }
 
 
 def completion_body(content: str, reasoning: str | None = None, model: str = "stub-teacher") -> dict[str, Any]:
@@ -134,6 +152,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
         self.wfile.flush()
 
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        if self.path.rstrip("/").endswith("/models"):
+            self._send(200, json.dumps({"object": "list", "data": [{"id": "stub", "object": "model"}]}).encode())
+        else:
+            self._send(404, b'{"error": {"message": "unknown path"}}')
+
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
         state = self.server.state
         length = int(self.headers.get("Content-Length") or 0)
@@ -141,7 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = json.loads(raw or b"{}")
             users = [m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user"]
-            query = users[0] if users else ""
+            query = users[0] if users else str(body.get("prompt", ""))
         except (ValueError, AttributeError):
             body, query = {}, ""
         log = RequestLog(query, time.monotonic(), authorization=self.headers.get("Authorization", ""), body=body)
@@ -150,10 +174,12 @@ class _Handler(BaseHTTPRequestHandler):
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
-            if not self.path.rstrip("/").endswith("/chat/completions"):
+            path = self.path.rstrip("/")
+            if not path.endswith("/completions"):
                 self._send(404, b'{"error": {"message": "unknown path"}}')
                 return
-            self._answer(state.next_action(query), body)
+            action = state.responder(body) if state.responder else None
+            self._answer(action or state.next_action(query), body, text=not path.endswith("/chat/completions"))
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): nothing to do
             self.close_connection = True
         finally:
@@ -161,13 +187,18 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.in_flight -= 1
 
-    def _answer(self, action: Action, body: dict[str, Any]) -> None:
+    def _answer(self, action: Action, body: dict[str, Any], text: bool = False) -> None:
         state = self.server.state
         delay = state.latency + action.delay
         if delay > 0:
             time.sleep(delay)
         if action.kind == "ok":
-            payload = completion_body(action.content, action.reasoning, str(body.get("model", "stub-teacher")))
+            model = str(body.get("model", "stub-teacher"))
+            payload = (
+                text_completion_body(action.content, model)
+                if text
+                else completion_body(action.content, action.reasoning, model)
+            )
             self._send(200, json.dumps(payload).encode())
         elif action.kind == "status":
             payload = (action.body or json.dumps({"error": {"message": f"stub status {action.code}"}})).encode()
@@ -208,9 +239,13 @@ class OpenAIStub:
     """Context manager running the stand-in server in a daemon thread on ``127.0.0.1:<ephemeral port>``."""
 
     def __init__(
-        self, plans: dict[str, list[Action]] | None = None, default: Action | None = None, latency: float = 0.0
+        self,
+        plans: dict[str, list[Action]] | None = None,
+        default: Action | None = None,
+        latency: float = 0.0,
+        responder: Any = None,
     ) -> None:
-        self.state = StubState(plans or {}, default, latency)
+        self.state = StubState(plans or {}, default, latency, responder)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -1,0 +1,91 @@
+"""``run_bfcl.py report``: per-category scores from bfcl-eval's score folder → the paper's table + BFCL's figures.
+
+Reads the header line ``{"accuracy", "correct_count", "total_count"}`` of every
+``<score dir>/<model dir>/<group>/BFCL_v4_<category>_score.json`` and, when present, BFCL's own
+``data_non_live.csv`` / ``data_live.csv`` / ``data_overall.csv`` (the "official" figures, printed separately).
+No ``bfcl_eval`` import: a report can be made anywhere from copied score folders.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import bfcl_metrics as metrics
+
+SCORE_FILE = re.compile(r"BFCL_v4_(.+)_score\.json")
+OFFICIAL_COLUMNS = {  # (csv file, column) → our key
+    ("data_non_live.csv", "Non-Live Overall Acc"): "bfcl_non_live",
+    ("data_live.csv", "Live Overall Acc"): "bfcl_live",
+    ("data_overall.csv", "Overall Acc"): "bfcl_overall_acc",
+}
+
+
+def read_scores(score_dir: Path, model_dir: str) -> dict[str, dict[str, float]]:
+    """``{category: {"accuracy": percent, "correct": n, "total": n}}`` from the score files' header lines."""
+    scores = {}
+    for path in sorted((score_dir / model_dir).rglob("BFCL_v4_*_score.json")):
+        match = SCORE_FILE.fullmatch(path.name)
+        with path.open(encoding="utf-8") as handle:
+            header = json.loads(handle.readline())
+        scores[match.group(1)] = {
+            "accuracy": 100.0 * header["accuracy"],
+            "correct": header.get("correct_count"),
+            "total": header.get("total_count"),
+        }
+    return scores
+
+
+def read_official(score_dir: Path, display_name: str) -> dict[str, float | None]:
+    """BFCL's own summary figures for ``display_name`` from its CSVs (``None`` where absent or N/A)."""
+    official: dict[str, float | None] = dict.fromkeys(OFFICIAL_COLUMNS.values())
+    for (file_name, column), key in OFFICIAL_COLUMNS.items():
+        path = score_dir / file_name
+        if not path.exists():
+            continue
+        with path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("Model") == display_name and row.get(column, "N/A") not in ("N/A", ""):
+                    official[key] = float(row[column].rstrip("%"))
+    return official
+
+
+def build_report(label: str, scores: dict[str, Any], official: dict[str, float | None] | None = None) -> dict:
+    """The JSON report: our Table-2 row, per-category scores, (ir)relevance, BFCL's figures, the paper's rows."""
+    flat = {k: (v["accuracy"] if isinstance(v, dict) else float(v)) for k, v in scores.items()}
+    sizes = {k: v["total"] for k, v in scores.items() if isinstance(v, dict) and k in metrics.LIVE_SIZES}
+    return {
+        "label": label,
+        "paper_metrics": metrics.paper_metrics(flat, sizes),
+        "categories": scores,
+        "relevance": {k: flat.get(k) for k in metrics.EXTRA},
+        "bfcl_official": official or {},
+        "paper_table2": metrics.PAPER_TABLE2,
+        "notes": [
+            "Non-live = mean(Simple, Multiple, Parallel, Parallel Multiple), Simple = mean(python, java, javascript);"
+            " Live = size-weighted mean of the 4 live AST categories; Overall = (Non-live + Live) / 2.",
+            "bfcl_overall_acc is BFCL V4's 'Overall Acc' (also weights irrelevance, multi-turn and agentic; "
+            "categories not evaluated count as 0): not comparable with the paper's Overall.",
+            metrics.PAPER_NOTE,
+        ],
+    }
+
+
+def render(report: dict) -> str:
+    rows = {f"{report['label']} (ours)": report["paper_metrics"], **report["paper_table2"]}
+    lines = ["BFCL, paper metric (Table 2):", metrics.format_table(rows), ""]
+    official, relevance = report["bfcl_official"], report["relevance"]
+    extra = {
+        "BFCL Non-Live Overall Acc": official.get("bfcl_non_live"),
+        "BFCL Live Overall Acc": official.get("bfcl_live"),
+        "BFCL V4 Overall Acc": official.get("bfcl_overall_acc"),
+        "irrelevance": relevance.get("irrelevance"),
+        "live_irrelevance": relevance.get("live_irrelevance"),
+        "live_relevance": relevance.get("live_relevance"),
+    }
+    lines.append("BFCL's own figures and (ir)relevance (not part of the paper's columns):")
+    lines += [f"  {name:<26} {'-' if value is None else f'{value:.2f}'}" for name, value in extra.items()]
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""BFCL possible answers rendered as Tool-N1 replies, and synthetic result files (tests and ``bench/bench_bfcl.py``).
+
+:func:`render_reply` turns one ground-truth entry into ``<think>…</think><tool_call>[…]</tool_call>``: the first
+acceptable alternative of each parameter (omitted when the only alternative is ``""``), one level deeper for dict
+and list-of-dict parameters (whose alternatives hold option lists again), and for Java / JavaScript the value as
+the source text BFCL's type converters read (``5L``, ``new ArrayList<>(Arrays.asList(…))``, ``new HashMap…``,
+``[…]``, ``{…}``), typed by the un-hinted function doc as the checker is.
+
+:func:`write_results` writes ``result/<model dir>/<group>/BFCL_v4_<category>_result.json`` with a chosen number of
+correct replies per category (the others are ``<tool_call>[]</tool_call>``, i.e. no call), so evaluating it gives
+a chosen accuracy; irrelevance entries get no call, relevance entries one call.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+NON_LIVE_AST = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple")
+LIVE_AST = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
+RELEVANCE = ("irrelevance", "live_irrelevance", "live_relevance")
+SINGLE_TURN = NON_LIVE_AST + LIVE_AST + RELEVANCE
+NO_CALL = "<think>No function fits.</think><tool_call>[]</tool_call>"
+
+
+def language_of(category: str) -> str:
+    return "java" if category == "simple_java" else "javascript" if category == "simple_javascript" else "python"
+
+
+def _first(options: list[Any]) -> Any:
+    return next(option for option in options if option != "")
+
+
+def _pick(value: Any) -> Any:
+    """A dict (or list of dicts) alternative whose values are option lists → plain values (one level only)."""
+    if isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
+        return {k: _first(v) for k, v in value.items() if any(o != "" for o in v)}
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return [_pick(v) for v in value]
+    return value
+
+
+def _java_scalar(value: Any, jtype: str | None) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if jtype == "long":
+        return f"{value}L"
+    if jtype == "float":
+        return f"{value}f"
+    if jtype in ("String", "char") or isinstance(value, str):
+        return str(value)
+    return repr(value)
+
+
+def _java_literal(value: Any) -> str:  # inside a HashMap: parse_java_value rules
+    if isinstance(value, str):
+        return f'"{value}"'
+    return _java_scalar(value, None)
+
+
+def to_java(value: Any, spec: dict[str, Any]) -> str:
+    jtype, item = spec.get("type"), (spec.get("items") or {}).get("type")
+    if jtype == "HashMap" and isinstance(value, dict):
+        puts = " ".join(f'put("{k}", {_java_literal(v)});' for k, v in value.items())
+        return f"new HashMap<String, Object>() {{{{ {puts} }}}}"
+    if jtype == "ArrayList" and isinstance(value, list):
+        if not value:
+            return "new ArrayList<>()"
+        quote = '"' if item == "String" else "'" if item == "char" else ""
+        items = ", ".join(f"{quote}{_java_scalar(v, item)}{quote}" for v in value)
+        return f"new ArrayList<>(Arrays.asList({items}))"
+    if jtype == "Array" and isinstance(value, list):
+        return f"new {item or 'Object'}[]{{{', '.join(_java_scalar(v, item) for v in value)}}}"
+    return _java_scalar(value, jtype)
+
+
+def _js_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_js_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_js_literal(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def to_javascript(value: Any, spec: dict[str, Any]) -> str:
+    jtype = spec.get("type")
+    if jtype == "Bigint" and isinstance(value, int):
+        return f"{value}n"
+    if isinstance(value, (bool, list, dict)) or (jtype in ("integer", "float") and not isinstance(value, str)):
+        return _js_literal(value)
+    return str(value)
+
+
+def render_calls(entry: dict[str, Any], functions: list[dict[str, Any]], category: str) -> list[dict[str, Any]]:
+    """``[{"name", "arguments"}]`` from a possible-answer entry (first acceptable alternatives)."""
+    docs = {f["name"]: f for f in functions}
+    language = language_of(category)
+    calls = []
+    for gt_call in entry["ground_truth"]:
+        (name, params), = gt_call.items()  # fmt: skip
+        props = docs.get(name, {}).get("parameters", {}).get("properties", {})
+        arguments = {}
+        for param, options in params.items():
+            if all(option == "" for option in options):
+                continue  # optional, may be omitted
+            value = _pick(_first(options))
+            spec = props.get(param, {})
+            if language == "java":
+                value = to_java(value, spec)
+            elif language == "javascript":
+                value = to_javascript(value, spec)
+            arguments[param] = value
+        calls.append({"name": name, "arguments": arguments})
+    return calls
+
+
+def render_reply(calls: list[dict[str, Any]], think: str = "Reasoning about the request.") -> str:
+    return f"<think>{think}</think><tool_call>{json.dumps(calls, ensure_ascii=False)}</tool_call>"
+
+
+def group_of(category: str) -> str:
+    return "live" if category.startswith("live_") else "non_live"
+
+
+def write_results(
+    result_root: Path,
+    model_dir: str,
+    category: str,
+    prompts: list[dict[str, Any]],
+    answers: list[dict[str, Any]] | None,
+    correct: int | None = None,
+    avoid: frozenset[str] = frozenset(),
+) -> Path:
+    """One synthetic result file; the first ``correct`` entries not in ``avoid`` get the rendered ground truth."""
+    folder = result_root / model_dir / group_of(category)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"BFCL_v4_{category}_result.json"
+    gt = {a["id"]: a for a in answers or []}
+    remaining = len(prompts) if correct is None else correct
+    with path.open("w", encoding="utf-8") as handle:
+        for prompt in prompts:
+            reply = NO_CALL
+            if category == "live_relevance":
+                f = prompt["function"][0]
+                reply = render_reply([{"name": f["name"], "arguments": {}}])
+            elif category not in RELEVANCE and remaining > 0 and prompt["id"] not in avoid:
+                reply = render_reply(render_calls(gt[prompt["id"]], prompt["function"], category))
+                remaining -= 1
+            handle.write(json.dumps({"id": prompt["id"], "result": reply}) + "\n")
+    if remaining > 0 and category not in RELEVANCE:
+        raise ValueError(f"{category}: {remaining} more correct entries requested than available")
+    return path
