@@ -4,8 +4,9 @@
 #   bash scripts/test.sh            # environments: rl (core, data, RL) and eval (BFCL)
 #   TEST_ENVS="dev" bash scripts/test.sh   # core only, in the light dev environment (seconds to set up)
 #
-# Each environment runs the tests it can: unmarked tests (the stdlib core) run in every one; tests marked
-# rl_env / sft_env / eval_env run only in .venv/rl, .venv/sft, .venv/eval. Extra arguments go to pytest.
+# Each environment runs its own tests: .venv/rl the unmarked ones (the stdlib core) and those marked rl_env;
+# .venv/sft those marked sft_env; .venv/eval those marked eval_env (.venv/dev: unmarked only). Extra arguments go
+# to pytest.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
