@@ -1,0 +1,103 @@
+"""Held-out evaluation with the training reward: generate on a verl parquet's prompts, score with ``compute_score``.
+
+    python eval/heldout.py --data data/verl_heldout/test.parquet --base-url http://127.0.0.1:8011/v1 \\
+        --model local --output outputs/heldout/sft [--limit 50] [--mode faithful] [--variant binary]
+
+Reports the mean reward, the format rate (reasoning tags as the reward checks them), the parse rate (a well-formed
+call list) and the exact-match rate (same multiset of calls as the ground truth), overall and per source id, as a
+table and ``<output>/report.json``. Generation goes through any OpenAI-compatible endpoint (``vllm serve`` on a GPU
+host, ``eval/serve_hf.py`` on a CPU) with greedy decoding, the chat endpoint and the parquet's own chat messages,
+so the model sees exactly the training prompt. Raw outputs are kept in ``<output>/raw.jsonl`` (a rerun resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import openai_generate
+
+from tool_n1.reward import MODES, VARIANTS, compute_score
+
+METRICS = {"score": "reward", "format_ok": "format", "call_parsed": "parsed", "calls_match": "exact match"}
+
+
+def load_rows(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    """Rows of a verl parquet (or a JSONL of the same rows), first ``limit`` only; clear errors for bad input."""
+    if not path.exists():
+        raise SystemExit(f"error: {path} does not exist")
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).to_pylist()
+    else:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    missing = [k for k in ("prompt", "reward_model") if rows and k not in rows[0]]
+    if missing:
+        raise SystemExit(f"error: {path} is not in the verl row format (missing {', '.join(missing)})")
+    return rows[:limit] if limit else rows
+
+
+def row_id(row: dict[str, Any], position: int) -> str:
+    info = row.get("extra_info") or {}
+    return f"{info.get('split', 'row')}-{info.get('index', position)}"
+
+
+def score_outputs(rows: list[dict[str, Any]], outputs: dict[str, str], **reward_kwargs: Any) -> dict[str, Any]:
+    """Score each row's output; a row without output counts as a failed generation (score 0)."""
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for position, row in enumerate(rows):
+        output = outputs.get(row_id(row, position))
+        info = row.get("extra_info") or {}
+        group = info.get("id") or row.get("data_source", "all")
+        result = compute_score(row.get("data_source", "toolcall"), output or "", row["reward_model"]["ground_truth"],
+                               info, **reward_kwargs)  # fmt: skip
+        for name in ("all", group):
+            totals[name]["n"] += 1
+            totals[name]["missing"] += output is None
+            for key in METRICS:
+                totals[name][key] += result[key]
+    return {
+        name: {"n": int(t["n"]), "missing": int(t["missing"]), **{k: t[k] / t["n"] for k in METRICS}}
+        for name, t in totals.items()
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print(f"| {'group':<24} | {'n':>4} | " + " | ".join(f"{label:>11}" for label in METRICS.values()) + " |")
+    print("|" + "|".join("-" * w for w in [26, 6] + [13] * len(METRICS)) + "|")
+    for name, row in sorted(report.items(), key=lambda kv: (kv[0] != "all", kv[0])):
+        print(f"| {name:<24} | {row['n']:>4} | " + " | ".join(f"{row[k]:>11.4f}" for k in METRICS) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="verl parquet (or JSONL) with prompt + reward_model")
+    parser.add_argument("--output", type=Path, required=True, help="folder for raw.jsonl and report.json")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N rows (default: all)")
+    parser.add_argument("--mode", choices=list(MODES), default="faithful", help="reward mode (default faithful)")
+    parser.add_argument("--variant", choices=VARIANTS, default=None,
+                        help="reward variant (default: each row's extra_info.prompt_type)")  # fmt: skip
+    parser.add_argument("--predictions", type=Path, default=None,
+                        help="score this raw.jsonl ({id, output} lines) instead of generating")  # fmt: skip
+    openai_generate.add_cli_flags(parser)
+    args = parser.parse_args()
+
+    rows = load_rows(args.data, args.limit)
+    args.output.mkdir(parents=True, exist_ok=True)
+    if args.predictions:
+        outputs = openai_generate.read_outputs(args.predictions)
+    else:
+        config = openai_generate.config_from_args(args)
+        items = [(row_id(row, i), list(row["prompt"])) for i, row in enumerate(rows)]
+        outputs = openai_generate.generate(items, config, args.output / "raw.jsonl")
+    report = score_outputs(rows, outputs, mode=args.mode, variant=args.variant)
+    (args.output / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""A small OpenAI-compatible server around a local Hugging Face model, for evaluation on a CPU (or one GPU).
+
+    .venv/rl/bin/python eval/serve_hf.py --model outputs/e2e/grpo/final --port 8011
+
+BFCL, API-Bank, ACEBench and the held-out evaluation all talk to an OpenAI-compatible endpoint; on a GPU host that
+is ``vllm serve CKPT``. Where vLLM cannot run (a laptop, CI) this serves the same three routes with
+``transformers``: ``GET /v1/models``, ``POST /v1/completions`` (``prompt`` text, as bfcl-eval sends it) and
+``POST /v1/chat/completions`` (``messages`` through the tokenizer's chat template). Greedy when ``temperature`` is
+below 0.01 (BFCL asks for 0.001), sampling otherwise; one generation at a time (a lock), stopping at the
+tokenizer's end-of-sequence tokens or any ``stop`` string. Binds to 127.0.0.1 by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger("serve_hf")
+
+
+class Generator:
+    """Loads the model once; ``generate`` is serialised by a lock."""
+
+    def __init__(self, model_path: str, device: str, max_tokens_cap: int, seed: int):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).to(device).eval()
+        self.device, self.max_tokens_cap, self.seed = device, max_tokens_cap, seed
+        self.lock = threading.Lock()
+        eos = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|im_end|>")}
+        self.eos_ids = sorted(i for i in eos if isinstance(i, int) and i >= 0)
+
+    def chat_prompt(self, messages: list[dict[str, Any]]) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def generate(self, prompt: str, max_tokens: int, temperature: float, stop: list[str]) -> tuple[str, int, int, str]:
+        """``(text, prompt_tokens, completion_tokens, finish_reason)``."""
+        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids.to(self.device)
+        greedy = temperature < 0.01
+        with self.lock, self.torch.no_grad():
+            self.torch.manual_seed(self.seed)
+            out = self.model.generate(
+                ids,
+                attention_mask=self.torch.ones_like(ids),
+                max_new_tokens=max(1, min(max_tokens, self.max_tokens_cap)),
+                do_sample=not greedy,
+                temperature=None if greedy else temperature,
+                top_p=None if greedy else 1.0,
+                top_k=None if greedy else 0,
+                eos_token_id=self.eos_ids or None,
+                pad_token_id=self.tokenizer.pad_token_id or (self.eos_ids or [0])[0],
+            )
+        new = out[0, ids.shape[1] :]
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        finish = "stop" if len(new) and int(new[-1]) in self.eos_ids else "length"
+        for marker in stop:
+            if marker and marker in text:
+                text, finish = text[: text.index(marker)], "stop"
+        return text, ids.shape[1], len(new), finish
+
+
+def make_handler(generator: Generator, served_name: str) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.debug(fmt, *args)
+
+        def send_json(self, status: int, payload: dict[str, Any]) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            if self.path.rstrip("/") in ("/v1/models", "/models"):
+                self.send_json(200, {"object": "list", "data": [{"id": served_name, "object": "model"}]})
+            else:
+                self.send_json(404, {"error": {"message": f"no route {self.path}"}})
+
+        def do_POST(self) -> None:  # noqa: N802
+            route = self.path.rstrip("/").removeprefix("/v1")
+            if route not in ("/completions", "/chat/completions"):
+                self.send_json(404, {"error": {"message": f"no route {self.path}"}})
+                return
+            try:
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                chat = route == "/chat/completions"
+                prompt = generator.chat_prompt(request["messages"]) if chat else request["prompt"]
+                if isinstance(prompt, list):  # the completions API allows a one-element list
+                    prompt = prompt[0]
+                stop = request.get("stop") or []
+                stop = [stop] if isinstance(stop, str) else stop
+                text, n_prompt, n_out, finish = generator.generate(
+                    prompt, int(request.get("max_tokens") or 512), float(request.get("temperature", 0.0)), stop
+                )
+            except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+                self.send_json(400, {"error": {"message": f"bad request: {type(exc).__name__}: {exc}"}})
+                return
+            choice = {"index": 0, "finish_reason": finish}
+            choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
+            self.send_json(200, {
+                "id": f"cmpl-{time.time_ns()}",
+                "object": "chat.completion" if chat else "text_completion",
+                "created": int(time.time()),
+                "model": served_name,
+                "choices": [choice],
+                "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_out, "total_tokens": n_prompt + n_out},
+            })  # fmt: skip
+
+    return Handler
+
+
+def build_server(model: str, host: str, port: int, device: str, max_tokens_cap: int, seed: int,
+                 served_name: str | None = None) -> ThreadingHTTPServer:  # fmt: skip
+    """The server, bound but not yet serving (``port=0`` picks a free port: ``server.server_address[1]``)."""
+    generator = Generator(model, device, max_tokens_cap, seed)
+    return ThreadingHTTPServer((host, port), make_handler(generator, served_name or model))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="local Hugging Face model folder")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8011, help="port (default 8011; 0 = any free port)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--served-model-name", default=None, help="name in /v1/models (default: the --model path)")
+    parser.add_argument("--max-tokens-cap", type=int, default=1024,
+                        help="upper bound on max_tokens of any request (default 1024)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="torch seed set before each generation (default 0)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    server = build_server(args.model, args.host, args.port, args.device, args.max_tokens_cap, args.seed,
+                          args.served_model_name)  # fmt: skip
+    log.info("serving %s on http://%s:%d/v1", args.model, *server.server_address[:2])
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
