@@ -144,8 +144,8 @@ def call_string(calls: list[dict]) -> str:
     )
 
 
-def toolace_dialog(rng: random.Random) -> dict:
-    names = rng.sample(sorted(TOOLS), 4)
+def toolace_dialog(rng: random.Random, n_tools: int) -> dict:
+    names = rng.sample(sorted(TOOLS), n_tools)
     turns = []
     for _ in range(rng.choice([1, 1, 2])):  # a third of the dialogs have a second user request
         parallel = rng.random() < 0.3
@@ -160,8 +160,8 @@ def toolace_dialog(rng: random.Random) -> dict:
     return {"system": TOOLACE_PREAMBLE + tools + TOOLACE_SUFFIX, "conversations": turns}
 
 
-def xlam_row(rng: random.Random, row_id: int) -> dict:
-    names = rng.sample(sorted(TOOLS), 3)
+def xlam_row(rng: random.Random, row_id: int, n_tools: int) -> dict:
+    names = rng.sample(sorted(TOOLS), n_tools)
     drawn = [draw_call(rng, n) for n in (names[:2] if rng.random() < 0.3 else names[:1])]
     tools = [
         {
@@ -203,6 +203,14 @@ def main() -> None:
     parser.add_argument("--xlam", type=int, default=240, help="training xLAM rows (default 240)")
     parser.add_argument("--heldout", type=int, default=40, help="held-out dialogs and rows, each (default 40)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); held-out uses seed + 1")
+    parser.add_argument(
+        "--tools",
+        type=int,
+        default=3,
+        choices=range(2, len(TOOLS) + 1),
+        metavar="N",
+        help=f"tools offered per dialog/row, 2 to {len(TOOLS)} (default 3); fewer = shorter prompts",
+    )
     args = parser.parse_args()
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -211,8 +219,8 @@ def main() -> None:
         ("heldout_", args.seed + 1, args.heldout, args.heldout),
     ]:
         rng = random.Random(seed)
-        toolace = [toolace_dialog(rng) for _ in range(n_toolace)]
-        xlam = [xlam_row(rng, i) for i in range(n_xlam)]
+        toolace = [toolace_dialog(rng, args.tools) for _ in range(n_toolace)]
+        xlam = [xlam_row(rng, i, args.tools) for i in range(n_xlam)]
         (args.output_dir / f"{prefix}toolace.json").write_text(json.dumps(toolace, indent=1))
         (args.output_dir / f"{prefix}xlam.json").write_text(json.dumps(xlam, indent=1))
         print(f"{prefix or 'train '}: {n_toolace} ToolACE dialogs, {n_xlam} xLAM rows -> {args.output_dir}")

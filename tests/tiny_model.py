@@ -148,3 +148,11 @@ def write_toy_parquet(path: str | Path, n: int = 4, split: str = "train", prompt
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(toy_rows(n, split, prompt_type)), str(path))
     return path
+
+
+if __name__ == "__main__":  # python tests/tiny_model.py OUT_DIR: the tiny profile's base model (scripts/run_e2e.py)
+    import sys
+
+    out = Path(sys.argv[1])
+    build_tiny_qwen2(out, build_tiny_tokenizer(out))
+    print(f"tiny random Qwen2 + tokenizer written to {out}")
