@@ -6,19 +6,23 @@ Command line (from the repository root; needs pyarrow and tqdm, e.g. the rl envi
 
 Generates hub-format ToolACE dialogs (1-4 call turns each, 3-6 tools; every 14th dialog multi-turn) and xLAM rows
 (5-7 tools drawn from a pool of 3,600 like the real set) as JSON lists in a
-temporary folder, runs stage 1 (``data_process.py``) and stage 2 (``to_verl_parquet.py``) as subprocesses and prints
-wall time, rows/s and peak RSS per stage (``resource.getrusage(RUSAGE_CHILDREN)``, the largest child so far).
+temporary folder, then runs the two commands a user runs, each as its own process (start-up included):
+``data_process.py`` (raw -> unified) and ``verl/examples/data_preprocess/toolcall_preprocess.py`` (unified ->
+parquet), with their progress bars (``--no-progress`` to drop them). Prints per stage the wall time, rows/s, CPU
+seconds and peak RSS (the stage's own ``ru_maxrss`` from ``wait4``, or the sampled sum over its process tree when
+larger), and the load average, since the machine may be shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -106,14 +110,57 @@ def write_json_list(path: Path, rows) -> None:
         handle.write("]")
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants (MB), 0 if it is gone."""
+    try:
+        import psutil
+
+        process = psutil.Process(pid)
+        members = [process, *process.children(recursive=True)]
+    except Exception:  # no psutil, or the process ended
+        return 0.0
+    total = 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except Exception:  # ended meanwhile
+            pass
+    return total / 2**20
+
+
 def run_stage(name: str, command: list[str], cwd: Path) -> dict:
+    """Run one stage as its own process, as a user would (interpreter start-up and imports included).
+
+    Peak RSS: the larger of the process's own ``ru_maxrss`` (``wait4``; includes its reaped children) and the
+    sampled sum over the process tree (workers running at the same time add up)."""
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sampled = [0.0]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.02):
+            sampled[0] = max(sampled[0], _tree_rss_mb(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    collected: dict[str, bytes] = {}
+    readers = [
+        threading.Thread(target=lambda key, stream: collected.__setitem__(key, stream.read()), args=(k, s))
+        for k, s in (("stdout", process.stdout), ("stderr", process.stderr))
+    ]
+    for reader in readers:
+        reader.start()
+    _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.exit(f"{name} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"stage": name, "seconds": seconds, "peak_rss_mb": peak_mb}
+    done.set()
+    for reader in readers:
+        reader.join()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        sys.exit(f"{name} failed ({process.returncode}):\n{collected['stderr'].decode()[-3000:]}")
+    peak_mb = max(usage.ru_maxrss / 1024, sampled[0])
+    return {"stage": name, "seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss_mb": peak_mb}
 
 
 def main() -> int:
@@ -123,6 +170,9 @@ def main() -> int:
     parser.add_argument("--mode", choices=("faithful", "improved"), default="improved", help="pipeline mode")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument("--keep", default=None, help="write data here instead of a temporary folder")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: reuse the raw files already there")
+    parser.add_argument("--workers", type=int, default=None, help="pass --workers N to stage 1 (default: its own)")
+    parser.add_argument("--no-progress", action="store_true", help="run the stages without progress bars")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -130,11 +180,14 @@ def main() -> int:
         work = Path(args.keep or temporary)
         work.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        write_json_list(work / "toolace.json", (toolace_dialog(rng, i) for i in range(args.toolace)))
-        pool = xlam_tool_pool(rng)
-        write_json_list(work / "xlam.json", (xlam_row(rng, i, pool) for i in range(args.xlam)))
+        if not (args.reuse and (work / "toolace.json").is_file() and (work / "xlam.json").is_file()):
+            write_json_list(work / "toolace.json", (toolace_dialog(rng, i) for i in range(args.toolace)))
+            pool = xlam_tool_pool(rng)
+            write_json_list(work / "xlam.json", (xlam_row(rng, i, pool) for i in range(args.xlam)))
         generate = time.perf_counter() - started
         python = sys.executable
+        quiet = ["--no-progress"] if args.no_progress else []  # default: with the progress bars a user sees
+        load_before = os.getloadavg()
         stage1 = run_stage(
             "raw -> unified",
             [
@@ -148,9 +201,10 @@ def main() -> int:
                 str(work / "unified"),
                 "--mode",
                 args.mode,
-                "--no-progress",
                 "--log-level",
                 "WARNING",
+                *quiet,
+                *([] if args.workers is None else ["--workers", str(args.workers)]),
             ],
             REPO / "data_process",
         )
@@ -165,9 +219,9 @@ def main() -> int:
                 str(work / "verl"),
                 "--mode",
                 args.mode,
-                "--no-progress",
                 "--log-level",
                 "WARNING",
+                *quiet,
             ],
             REPO / "verl" / "examples" / "data_preprocess",
         )
@@ -181,12 +235,21 @@ def main() -> int:
         f"synthetic input: {args.toolace} ToolACE dialogs ({sizes['toolace.json']:.0f} MB) + {args.xlam} xLAM rows "
         f"({sizes['xlam.json']:.0f} MB), generated in {generate:.1f} s; mode {args.mode}; {samples} samples"
     )
-    print(f"{'stage':<22}{'wall s':>8}{'rows/s':>10}{'peak RSS MB':>13}")
+    print(f"{'stage':<22}{'wall s':>8}{'rows/s':>10}{'CPU s':>8}{'peak RSS MB':>13}")
     for stage in (stage1, stage2):
-        print(f"{stage['stage']:<22}{stage['seconds']:>8.2f}{stage['rows_per_s']:>10.0f}{stage['peak_rss_mb']:>13.0f}")
+        print(
+            f"{stage['stage']:<22}{stage['seconds']:>8.2f}{stage['rows_per_s']:>10.0f}{stage['cpu']:>8.2f}"
+            f"{stage['peak_rss_mb']:>13.0f}"
+        )
     total = stage1["seconds"] + stage2["seconds"]
     peak = max(stage1["peak_rss_mb"], stage2["peak_rss_mb"])
-    print(f"{'total (both stages)':<22}{total:>8.2f}{rows_in / total:>10.0f}{peak:>13.0f}")
+    cpu = stage1["cpu"] + stage2["cpu"]
+    print(f"{'total (both stages)':<22}{total:>8.2f}{rows_in / total:>10.0f}{cpu:>8.2f}{peak:>13.0f}")
+    load_after = os.getloadavg()
+    print(
+        f"({os.cpu_count()} CPUs; 1-min load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; "
+        "rows/s: raw rows for stage 1 and the total, samples for stage 2; CPU s: user + system of the stage)"
+    )
     return 0
 
 

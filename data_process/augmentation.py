@@ -6,9 +6,13 @@ Not an entry point. Both take a seeded ``random.Random`` so runs are reproducibl
   ``rate`` per xLAM sample, emit an extra copy whose answer tools are removed from the tool list and whose answer is
   ``[]`` (skipped when no tool would remain). The original drew exactly ``int(0.15 * N)`` rows; here it is a
   per-row Bernoulli draw, so the count is ``rate * N`` on average.
-* :func:`mask_names`: Hammer-style name masking (function names -> random 5-15 characters of ``[A-Za-z0-9_.]``,
-  parameter names -> random 4-10 characters), applied consistently to the tools and the answer. The original's third
-  step (perturbing default values and rewriting the query text) is not implemented.
+* :func:`mask_names`: Hammer-style masking, the original's three steps in its order: function names -> random 5-15
+  characters of ``[A-Za-z0-9_.]``, parameter names -> random 4-10 characters (tools and answer renamed consistently;
+  descriptions untouched), then default-value perturbation: where an answer argument equals the parameter's
+  documented ``default``, both get a new value (int: ``+ randint(1, 4)``, float: ``+ random()``, str: 5 random
+  characters of ``[A-Za-z]``; bools and other types are left alone) and the query text is rewritten with plain,
+  Capitalised, lower and UPPER string replacement of the old value (not for an empty string, which would match
+  everywhere). Unlike the original, duplicate tool names are not re-padded and the global ``random`` is not used.
 """
 
 from __future__ import annotations
@@ -76,5 +80,55 @@ def mask_names(record: dict[str, Any], rng: random.Random, rate: float) -> dict[
         call["name"] = new_names.get(call["name"], call["name"])
         renames = param_renames.get(call["name"], {})
         call["arguments"] = {renames.get(key, key): value for key, value in call["arguments"].items()}
+    _perturb_defaults(record, rng)
     record["augmentation"] = "masked"
     return record
+
+
+def _parameter_specs(tool: dict[str, Any]) -> dict[str, Any]:
+    parameters = tool.get("parameters")
+    if not isinstance(parameters, dict):
+        return {}
+    return parameters["properties"] if isinstance(parameters.get("properties"), dict) else parameters
+
+
+def _new_value(value: Any, rng: random.Random) -> Any:
+    if type(value) is int:
+        return value + rng.randint(1, 4)
+    if type(value) is float:
+        return value + rng.random()
+    return "".join(rng.choice(string.ascii_letters) for _ in range(5))
+
+
+def _perturb_defaults(record: dict[str, Any], rng: random.Random) -> None:
+    """Hammer's third step on an already masked copy: answer values equal to the documented default change, in the
+    tool, the answer and the query text."""
+    tools = {tool["name"]: tool for tool in record["tools"]}
+    changed: dict[tuple[str, str], tuple[Any, Any]] = {}
+    for call in record["answer"]:
+        specs = _parameter_specs(tools.get(call["name"], {}))
+        for key, value in call["arguments"].items():
+            spec = specs.get(key)
+            if (call["name"], key) in changed:
+                old, new = changed[call["name"], key]
+                if type(value) is type(old) and value == old:
+                    call["arguments"][key] = new
+                continue
+            if not isinstance(spec, dict) or "default" not in spec or type(value) not in (int, float, str):
+                continue
+            if type(spec["default"]) is not type(value) or spec["default"] != value:
+                continue
+            new = _new_value(value, rng)
+            changed[call["name"], key] = (value, new)
+            spec["default"] = call["arguments"][key] = new
+    for turn in record.get("conversations", ()):
+        if turn.get("from") != "human":
+            continue
+        for old, new in changed.values():
+            old_text, new_text = str(old), str(new)
+            if not old_text:
+                continue
+            text = turn["value"]
+            for form in (str, str.capitalize, str.lower, str.upper):
+                text = text.replace(form(old_text), form(new_text))
+            turn["value"] = text

@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
+import shutil
 import sys
 import time
 from collections import Counter
@@ -33,7 +35,7 @@ import augmentation  # noqa: E402
 import toolace  # noqa: E402
 import xlam  # noqa: E402
 from raw_inputs import InputError, iter_raw_rows  # noqa: E402
-from records import MODES, RawOptions, Report, RowRejected, StrictModeError, log  # noqa: E402
+from records import MODES, RawOptions, RecordEncoder, Report, RowRejected, StrictModeError, log  # noqa: E402
 
 PAPER_TABLE_1 = {"toolace/single": (10500, 8183), "toolace/multi": (800, 1470), "xlam/xlam": (60000, 60000)}
 LOW_YIELD = 0.01
@@ -56,11 +58,12 @@ class Stage1:
         self.options, self.report, self.output, self.progress = options, report, output, progress
         self.augment_rng = random.Random(f"{options.seed}:augment")
         self.unreadable_inputs = 0
+        self.encoder = RecordEncoder()
 
     def write(self, record: dict, source: str, origin: str) -> None:
         record["source"] = source
         record["origin"] = origin
-        self.output.write(json.dumps(record) + "\n")
+        self.output.write(self.encoder.encode(record) + "\n")
         self.report.source(source).ids[record["id"]] += 1
 
     def run_input(self, source: str, spec: str, group: str | None = None) -> None:
@@ -95,7 +98,9 @@ class Stage1:
             return
         counts.rows_used += 1
         counts.call_turns += outcome["call_turns"]
-        group_counts = counts.groups.setdefault(outcome["group"], _new_group())
+        group_counts = counts.groups.get(outcome["group"])
+        if group_counts is None:
+            group_counts = counts.groups[outcome["group"]] = _new_group()
         group_counts["dialogs"] += 1
         for turn, code, detail in outcome.get("rejected", ()):
             self.report.reject(source, "call_turn", code, detail, f"{position}/turn {turn}")
@@ -122,6 +127,84 @@ class Stage1:
         if extra is not None:
             counts.augmented_samples["irrelevance"] += 1
             self.write(extra, "xlam", origin + "/irrelevance")
+
+
+def run_jobs(jobs, options, output_dir: Path, progress: bool, strict=False, part: str = "") -> tuple[Report, int]:
+    """Run ``(source, input, group)`` jobs in order into ``unified.jsonl`` / ``rejections.jsonl`` of ``output_dir``
+    (``unified{part}.jsonl`` ... when ``part`` is given); returns the report and the number of unreadable inputs."""
+    report = Report(output_dir / f"rejections{part}.jsonl", strict=strict)
+    try:
+        with open(output_dir / f"unified{part}.jsonl", "w", encoding="utf-8", buffering=1 << 20) as output:
+            stage = Stage1(options, report, output, progress)
+            for source, spec, group in jobs:
+                stage.run_input(source, spec, group)
+    finally:
+        report.close()
+    return report, stage.unreadable_inputs
+
+
+def _fork_context():
+    import multiprocessing
+
+    try:
+        return multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform
+        return None
+
+
+def _run_part(connection, jobs, options, output_dir, progress) -> None:
+    report, unreadable = run_jobs(jobs, options, output_dir, progress, part=".toolace-part")
+    connection.send((report.sources, report.examples, unreadable))
+    connection.close()
+
+
+def run_sources_in_parallel(jobs, options, output_dir: Path, progress: bool) -> tuple[Report, int]:
+    """ToolACE jobs in a forked process, xLAM jobs here, at the same time; then the parts are joined in the serial
+    order (ToolACE first). Same files and report as :func:`run_jobs`: the sources share no state (the augmentation
+    draws are xLAM-only and keep their order)."""
+    context = _fork_context()
+    receiver, sender = context.Pipe(duplex=False)
+    toolace_jobs = [job for job in jobs if job[0] == "toolace"]
+    child = context.Process(target=_run_part, args=(sender, toolace_jobs, options, output_dir, progress))
+    child.start()
+    sender.close()
+    try:
+        report, unreadable = run_jobs(
+            [job for job in jobs if job[0] == "xlam"], options, output_dir, progress, part=""
+        )
+        try:
+            sources, examples, child_unreadable = receiver.recv()
+        except EOFError:  # the worker died before reporting; its exit code says more
+            sources = None
+    finally:
+        child.join()
+    if sources is None or child.exitcode != 0:
+        raise RuntimeError(f"the ToolACE worker process failed (exit code {child.exitcode})")
+    report.sources = {**sources, **report.sources}
+    report.examples = {**examples, **report.examples}
+    for name in ("unified", "rejections"):
+        _prepend(output_dir / f"{name}.toolace-part.jsonl", output_dir / f"{name}.jsonl")
+    return report, unreadable + child_unreadable
+
+
+def _prepend(first: Path, target: Path) -> None:
+    """``target`` = ``first`` + ``target``; ``first`` is removed. Copies in the kernel where it can."""
+    with open(first, "r+b") as head, open(target, "rb") as tail:
+        head.seek(0, os.SEEK_END)
+        size = os.fstat(tail.fileno()).st_size
+        copied = 0
+        try:
+            while copied < size:
+                done = os.copy_file_range(tail.fileno(), head.fileno(), size - copied)
+                if done == 0:
+                    break
+                copied += done
+        except (AttributeError, OSError):
+            copied = 0
+        if copied < size:
+            tail.seek(copied)
+            shutil.copyfileobj(tail, head, 1 << 24)
+    os.replace(first, target)
 
 
 def _new_group() -> Counter:
@@ -240,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=42, help="seed for the augmentation draws")
     parser.add_argument("--strict", action="store_true", help="stop (exit 2) at the first rejected input/row/turn")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="2: ToolACE and xLAM inputs in two processes at once (1: one process); the output is the same",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
         "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="console log level"
@@ -269,23 +358,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    report = Report(output_dir / "rejections.jsonl", strict=args.strict)
     started = time.perf_counter()
-    with open(output_dir / "unified.jsonl", "w", encoding="utf-8") as output:
-        stage = Stage1(options, report, output, progress=not args.no_progress)
-        try:
-            for spec in args.toolace:
-                stage.run_input("toolace", spec)
-            for spec in args.toolace_single:
-                stage.run_input("toolace", spec, group="single")
-            for spec in args.toolace_multi:
-                stage.run_input("toolace", spec, group="multi")
-            for spec in args.xlam:
-                stage.run_input("xlam", spec)
-        except StrictModeError as exc:
-            report.close()
-            log.error("--strict: stopping at the first rejection: %s", exc)
-            return 2
+    jobs = [("toolace", spec, None) for spec in args.toolace]
+    jobs += [("toolace", spec, "single") for spec in args.toolace_single]
+    jobs += [("toolace", spec, "multi") for spec in args.toolace_multi]
+    jobs += [("xlam", spec, None) for spec in args.xlam]
+    try:
+        if args.workers >= 2 and not args.strict and _fork_context() and len({job[0] for job in jobs}) == 2:
+            report, unreadable = run_sources_in_parallel(jobs, options, output_dir, not args.no_progress)
+        else:
+            report, unreadable = run_jobs(jobs, options, output_dir, not args.no_progress, strict=args.strict)
+    except StrictModeError as exc:
+        log.error("--strict: stopping at the first rejection: %s", exc)
+        return 2
     report.close()
     for name, counts in report.sources.items():
         if counts.rows_read and counts.samples_kept < LOW_YIELD * counts.rows_read:
@@ -311,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         output_dir / "unified.jsonl",
         output_dir / "report.json",
     )
-    if stage.unreadable_inputs or not summary["samples_written"] or summary["invariant_errors"]:
+    if unreadable or not summary["samples_written"] or summary["invariant_errors"]:
         return 1
     return 0
 

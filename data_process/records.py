@@ -56,8 +56,32 @@ class RawOptions:
         return cls(**values)
 
 
-_NORMALIZED: dict[str, dict[str, Any]] = {}
 NORMALIZED_CACHE_SIZE = 50_000
+
+
+class _SharedTools:
+    """Tools decoded from a JSON text that real data repeats (xLAM's 60,000 rows use about 3,600 APIs), keyed by
+    that text: the decoded value, the normalised value, and each shared object's ``json.dumps`` (by identity, for
+    :class:`RecordEncoder`). Shared objects are never mutated (augmentation deep-copies first)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.decoded: dict[str, Any] = {}
+        self.normalized: dict[str, dict[str, Any]] = {}
+        self.json: dict[int, tuple[Any, str]] = {}  # id(object) -> (object, json.dumps(object)); holds the object
+
+    def share(self, value: Any) -> Any:
+        self.json[id(value)] = (value, json.dumps(value))
+        return value
+
+    def make_room(self) -> None:
+        if len(self.decoded) + len(self.normalized) >= self.limit:
+            self.decoded.clear()
+            self.normalized.clear()
+            self.json.clear()
+
+
+SHARED_TOOLS = _SharedTools(NORMALIZED_CACHE_SIZE)
 
 
 _LIST_DECODER = json.JSONDecoder()
@@ -91,22 +115,108 @@ def decode_json_list(text: str, start: int = 0) -> tuple[list[Any], list[str], i
 _WHITESPACE = re.compile(r"\s*")
 
 
+def split_object_list(text: str) -> list[str] | None:
+    """``[{...}, {...}]`` cut at every ``}, {`` into candidate element texts (``None`` if not of that shape).
+
+    A cut may fall inside a string or a nested list; callers must accept the pieces only when each one is a complete
+    JSON value: then the text is exactly the list of those values, joined by ``", "``.
+    """
+    if not (text.startswith("[{") and text.endswith("}]")):
+        return None
+    parts = text[1:-1].split("}, {")
+    if len(parts) == 1:
+        return parts
+    return [parts[0] + "}", *["{" + part + "}" for part in parts[1:-1]], "{" + parts[-1]]
+
+
+def decode_object_list(text: str) -> tuple[list[Any], list[str]] | None:
+    """The result of :func:`decode_json_list` (elements and their texts) for a list of objects written with ``", "``
+    separators, without decoding an element text seen before; ``None`` when that shortcut does not apply (then
+    use :func:`decode_json_list`, which also gives the error)."""
+    pieces = split_object_list(text)
+    if pieces is None:
+        return None
+    cache = SHARED_TOOLS.decoded
+    items = []
+    for piece in pieces:
+        item = cache.get(piece)
+        if item is None:
+            try:
+                item = json.loads(piece)  # a complete JSON value, or the cut was wrong
+            except ValueError:
+                return None
+            SHARED_TOOLS.make_room()
+            cache[piece] = SHARED_TOOLS.share(item)
+        items.append(item)
+    return items, pieces
+
+
 def normalized_tools(tools: list[dict[str, Any]], texts: list[str] | None = None) -> list[dict[str, Any]]:
     """:func:`tool_n1.schema.normalize_tool` on each tool, memoised by the tool's JSON source text when ``texts``
-    is given (real data repeats tools: xLAM's 60,000 rows use about 3,600 APIs). Raises ``ValueError`` like
-    ``normalize_tool``. Results are shared: callers must not mutate them (augmentation deep-copies first)."""
+    is given (real data repeats tools). Raises ``ValueError`` like ``normalize_tool``. Results are shared: callers
+    must not mutate them (augmentation deep-copies first)."""
     if texts is None:
         return [normalize_tool(tool) for tool in tools]
+    cache = SHARED_TOOLS.normalized
     result = []
     for tool, key in zip(tools, texts, strict=True):
-        normalized = _NORMALIZED.get(key)
+        normalized = cache.get(key)
         if normalized is None:
             normalized = normalize_tool(tool)
-            if len(_NORMALIZED) >= NORMALIZED_CACHE_SIZE:
-                _NORMALIZED.clear()
-            _NORMALIZED[key] = normalized
+            SHARED_TOOLS.make_room()
+            cache[key] = SHARED_TOOLS.share(normalized)
         result.append(normalized)
     return result
+
+
+_ENCODER = json.JSONEncoder()  # the settings of a plain json.dumps (what json.dumps itself uses)
+_encode_string = json.encoder.encode_basestring_ascii  # = json.dumps(str) with ensure_ascii
+_KEY_PREFIX: dict[str, str] = {}
+
+
+class RecordEncoder:
+    """``json.dumps(record)`` (default settings), byte for byte, without re-encoding what repeats: a tool shared
+    through :data:`SHARED_TOOLS`, the tool list of the previous record (a ToolACE dialog's samples share one list)
+    and the previous ``raw_system``. Valid because records are not mutated once written."""
+
+    def __init__(self):
+        self._tools: Any = None
+        self._tools_text = ""
+        self._raw_system: Any = None
+        self._raw_system_text = ""
+
+    def encode(self, record: dict[str, Any]) -> str:
+        parts = []
+        for key, value in record.items():
+            prefix = _KEY_PREFIX.get(key)
+            if prefix is None:
+                if type(key) is not str:
+                    return json.dumps(record)
+                prefix = _KEY_PREFIX[key] = _encode_string(key) + ": "
+            if type(value) is str:
+                if key == "raw_system":
+                    if value is not self._raw_system:
+                        self._raw_system, self._raw_system_text = value, _encode_string(value)
+                    text = self._raw_system_text
+                else:
+                    text = _encode_string(value)
+            elif key == "tools" and type(value) is list:
+                text = self._encode_tools(value)
+            else:
+                text = _ENCODER.encode(value)
+            parts.append(prefix + text)
+        return "{" + ", ".join(parts) + "}"
+
+    def _encode_tools(self, tools: list[Any]) -> str:
+        if tools is self._tools:
+            return self._tools_text
+        shared = SHARED_TOOLS.json
+        texts = []
+        for tool in tools:
+            entry = shared.get(id(tool))
+            texts.append(entry[1] if entry is not None and entry[0] is tool else _ENCODER.encode(tool))
+        self._tools, self._tools_text = tools, "[" + ", ".join(texts) + "]"
+        return self._tools_text
 
 
 class RowRejected(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from records import RawOptions, RowRejected, decode_json_list, normalized_tools
+from records import RawOptions, RowRejected, decode_json_list, decode_object_list, normalized_tools
 
 from tool_n1.prompts import DEFAULT_PREAMBLE
 
@@ -25,6 +25,15 @@ def _decoded(row: dict[str, Any], key: str) -> tuple[Any, list[str] | None]:
     try:
         stripped = value.strip()
         if stripped.startswith("["):
+            if key == "tools":  # shortcut: tool texts seen before are not decoded again
+                decoded = decode_object_list(stripped)
+                if decoded is not None:
+                    return decoded
+            else:  # valid JSON gives what decode_json_list gives; anything else takes its path (and error)
+                try:
+                    return json.loads(stripped), None
+                except ValueError:
+                    pass
             items, texts, end = decode_json_list(stripped)
             if stripped[end:].strip():
                 raise json.JSONDecodeError("extra data", stripped, end)

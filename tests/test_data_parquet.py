@@ -201,3 +201,103 @@ def test_parquet_loads_in_verl_rlhf_dataset_with_overlong_filter(shared_fixtures
     assert json.loads(item["reward_model"]["ground_truth"])
     strict = OmegaConf.merge(config, {"max_prompt_length": stats["min"]})
     assert len(rl_dataset.RLHFDataset(str(out / "train.parquet"), tokenizer, strict)) < len(dataset)
+
+
+# --------------------------------------------------------------------------- the fast path = the original code
+
+
+def stage2_options(mode, *extra):
+    args = to_verl_parquet.build_parser().parse_args(["--mode", mode, *extra])
+    for key, value in to_verl_parquet.PRESETS[mode].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def original_row(line, opts, split, index):
+    """The row dict the original stage 2 built for ``pa.Table.from_pylist`` (written out here on purpose)."""
+    record = json.loads(line)
+    answer = json.dumps(record["answer"])
+    row = {
+        "tools": json.dumps(record["tools"]),
+        "conversations": [{"from": t["from"], "value": t["value"]} for t in record["conversations"]],
+        "answer": answer,
+        "raw_system": record["raw_system"],
+        "data_source": opts.data_source,
+        "prompt": build_prompt(record, opts.previous_calls, opts.dedupe_tool_intro),
+        "ability": "toolcall",
+        "reward_model": {"style": "rule", "ground_truth": answer},
+        "extra_info": {"split": split, "index": index, "prompt_type": opts.prompt_type},
+    }
+    if opts.provenance:
+        row["extra_info"]["id"] = str(record.get("id", ""))
+        row["extra_info"]["origin"] = str(record.get("origin", ""))
+    return row
+
+
+@pytest.mark.parametrize("mode", ["faithful", "improved"])
+def test_parquet_equals_the_original_row_by_row_construction(shared_fixtures, tmp_path, mode):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    out, report = make_parquet(tmp_path, shared_fixtures, mode)
+    opts = stage2_options(mode)
+    lines = (tmp_path / "unified" / "unified.jsonl").read_bytes().splitlines(keepends=True)
+    train, test, _ = split_positions(len(lines), opts.seed, opts.train_ratio, opts.split_remainder)
+    schema = to_verl_parquet.parquet_schema(opts.provenance)
+    for split, positions in (("train", train), ("test", test)):
+        rows = [
+            original_row(lines[p], opts, split, p if opts.index == "global" else k) for k, p in enumerate(positions)
+        ]
+        assert pq.read_table(out / f"{split}.parquet").equals(pa.Table.from_pylist(rows, schema=schema))
+    assert report["rows_written"] == {"train": len(train), "test": len(test)}
+
+
+def odd_lines():
+    tool = {"name": "f", "description": "a }, { b \u00e9", "parameters": {"type": "object", "properties": {}}}
+    nested = {"name": "g", "parameters": {"enum": [{"a": 1}, {"b": 2}]}}
+    base = {
+        "id": "toolace_multiple_turn",
+        "raw_system": DEFAULT_PREAMBLE,
+        "tools": [tool, nested, tool],
+        "conversations": CONTEXT,
+        "answer": [{"name": "f", "arguments": {"n": 123456789012345678901234567890, "x": 0.1, "y": 1e-7}}],
+        "source": "toolace",
+        "origin": "t.json#0/turn 5",
+    }
+    yield json.dumps(base)
+    yield json.dumps(base, ensure_ascii=False)
+    yield json.dumps(base, separators=(",", ":"))
+    yield json.dumps({**base, "id": 10**20, "answer": [{"name": "f", "arguments": {}}]})
+    yield json.dumps({**base, "tools": [nested]})
+    yield json.dumps({**base, "tools": []})
+    yield json.dumps({**base, "answer": [{"name": "f", "arguments": {"x": float("nan")}}]})
+    yield json.dumps({"tools": [tool], **base})
+    yield json.dumps({**base, 'x"tools': [tool], "tools": [tool]})
+    yield json.dumps({"id": "a", "raw_system": "s", "tools": [tool], "conversations": [], "answer": [], "tools2": 1})
+
+
+@pytest.mark.parametrize("mode", ["faithful", "improved"])
+def test_fast_rows_equal_reference_rows(shared_fixtures, tmp_path, mode):
+    make_parquet(tmp_path, shared_fixtures, mode)
+    opts = stage2_options(mode)
+    lines = (tmp_path / "unified" / "unified.jsonl").read_bytes().splitlines(keepends=True)
+    builder = to_verl_parquet.RowBuilder(opts)
+    fast = 0
+    for line in [*lines, *(text.encode() + b"\n" for text in odd_lines())]:
+        row = builder.fast_row(line)
+        if row is not None:
+            fast += 1
+            assert row == to_verl_parquet.reference_row(line, opts)
+    assert fast >= len(lines)  # every line stage 1 writes takes the fast path
+
+
+def test_bad_records_are_reported_not_fatal(tmp_path):
+    good = json.dumps({**record(), "source": "toolace", "origin": "o"})
+    (tmp_path / "u.jsonl").write_text("\n".join([good, "{broken", json.dumps({"tools": []}), "", good]) + "\n")
+    code = to_verl_parquet.main(
+        ["--input", str(tmp_path / "u.jsonl"), "--output-dir", str(tmp_path / "out"), "--no-progress"]
+    )
+    report = json.loads((tmp_path / "out" / "parquet_report.json").read_text())
+    assert code == 1 and report["records_read"] == 4
+    assert set(report["records_rejected"]) == {"record line 2", "record line 3"}
+    assert sum(report["rows_written"].values()) == 2

@@ -307,3 +307,182 @@ def test_table_1_is_printed(shared_fixtures, tmp_path, capsys):
     run_stage1(tmp_path, "--toolace", str(shared_fixtures / "toolace" / "hub_format_row2.json"))
     printed = capsys.readouterr().out
     assert "ToolACE single" in printed and "10500" in printed and "8183" in printed and "60000" in printed
+
+
+# --------------------------------------------------------------------------- speed shortcuts give the same bytes
+
+
+TRICKY_TOOL_LISTS = [
+    [{"name": "f", "description": "plain", "parameters": {"q": {"type": "str"}}}],
+    [{"name": "f", "description": "a }, { b"}, {"name": "g", "description": '}, {"name": 1}'}],
+    [{"name": "f", "parameters": {"items": [{"a": 1}, {"b": [2, {"c": None}]}]}}, {"name": "g", "parameters": {}}],
+    [{"name": "f\u00e9\U0001f600", "default": 1.5e-7, "big": 123456789012345678901234567890}, {"name": "g"}],
+]
+
+
+@pytest.mark.parametrize("tools", TRICKY_TOOL_LISTS)
+@pytest.mark.parametrize("separators", [None, (",", ":"), (",  ", ": ")])
+def test_decode_object_list_matches_decode_json_list(tools, separators):
+    from records import decode_json_list, decode_object_list
+
+    for ensure_ascii in (True, False):
+        text = json.dumps(tools, separators=separators, ensure_ascii=ensure_ascii)
+        items, texts, _ = decode_json_list(text)
+        shortcut = decode_object_list(text)
+        assert shortcut is None or shortcut == (items, texts)
+        if separators is None and ensure_ascii and tools is TRICKY_TOOL_LISTS[0]:
+            assert shortcut is not None  # the common case takes the shortcut
+
+
+def test_record_encoder_is_byte_identical_to_json_dumps():
+    from records import RecordEncoder, normalized_tools
+
+    encoder = RecordEncoder()
+    for tools in TRICKY_TOOL_LISTS:
+        texts = [json.dumps(tool) for tool in tools]
+        shared = normalized_tools([json.loads(t) for t in texts], texts)
+        for tool_list in (tools, shared, shared, list(shared), [json.loads(t) for t in texts]):
+            record = {
+                "id": "xlam",
+                "raw_system": DEFAULT_PREAMBLE,
+                "tools": tool_list,
+                "conversations": [{"from": "human", "value": 'caf\u00e9 "q" \\ \n'}],
+                "answer": [{"name": "f", "arguments": {"n": 10**30, "x": 0.1, "b": True, "z": None}}],
+                "source": "xlam",
+                "origin": "x.json#1",
+            }
+            assert encoder.encode(record) == json.dumps(record)
+    assert encoder.encode({}) == "{}"
+    assert encoder.encode({1: "a", "tools": []}) == json.dumps({1: "a", "tools": []})
+
+
+def _stage1_files(out):
+    report = json.loads((out / "report.json").read_text())
+    report.pop("seconds")
+    report = json.loads(json.dumps(report).replace(str(out), "OUT"))
+    return (out / "unified.jsonl").read_bytes(), (out / "rejections.jsonl").read_bytes(), report
+
+
+def test_two_processes_write_the_same_files_as_one(shared_fixtures, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "q"}\n{broken\n')
+    inputs = [
+        "--toolace",
+        str(shared_fixtures / "toolace" / "hub_format_row2.json"),
+        str(shared_fixtures / "toolace" / "sharegpt_func_fixed_rows_0-49.json"),
+        str(tmp_path / "missing.json"),
+        "--xlam",
+        str(shared_fixtures / "xlam" / "distilabel_sample_rows.json"),
+        str(bad),
+        str(shared_fixtures / "xlam" / "audited_rows.json"),
+    ]
+    results = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        flags = ["--workers", workers, "--irrelevance-rate", "0.5", "--output-dir", str(out), "--no-progress"]
+        assert data_process.main([*inputs, *flags, "--log-level", "ERROR"]) == 1  # one input is missing
+        results.append(_stage1_files(out))
+    assert results[0] == results[1]
+    assert not list((tmp_path / "w2").glob("*part*"))
+
+
+@pytest.mark.parametrize("mode", ["faithful", "improved"])
+def test_every_source_accounts_for_every_row_and_call_turn(shared_fixtures, tmp_path, mode):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "q"}\n{broken\n[1]\n')
+    dialog = toolace_row([{"from": "user", "value": "q"}, {"from": "assistant", "value": "[get_weather(city=)]"}])
+    (tmp_path / "t.json").write_text(json.dumps([dialog, {"system": "no tools", "conversations": []}]))
+    _, _, report = run_stage1(
+        tmp_path,
+        "--mode",
+        mode,
+        "--include-nocall",
+        "--toolace",
+        str(shared_fixtures / "toolace" / "hub_format_row2.json"),
+        str(shared_fixtures / "toolace" / "sharegpt_func_fixed_rows_0-49.json"),
+        str(tmp_path / "t.json"),
+        "--xlam",
+        str(shared_fixtures / "xlam" / "audited_rows.json"),
+        str(bad),
+    )
+    assert set(report["sources"]) == {"toolace", "xlam"}
+    for name, counts in report["sources"].items():
+        assert counts["rows_read"] == counts["rows_used"] + sum(counts["rows_rejected"].values()), name
+        assert counts["call_turns"] == counts["samples_kept"] + sum(counts["call_turns_rejected"].values()), name
+        assert counts["rows_read"] == sum(entry["rows"] for entry in counts["inputs"]), name
+    assert report["sources"]["xlam"]["rows_rejected"] == {"missing_field": 1, "malformed_json": 1, "not_an_object": 1}
+    assert report["invariant_errors"] == []
+
+
+# --------------------------------------------------------------------------- Hammer-style masking (--mask-rate)
+
+
+def masking_record():
+    tools = [
+        {
+            "name": "get_weather",
+            "description": "Weather.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string", "default": "paris"},
+                    "days": {"type": "integer", "default": 3},
+                    "scale": {"type": "number", "default": 1.5},
+                    "unit": {"type": "string", "default": "c"},
+                },
+                "required": [],
+            },
+        },
+        {"name": "book", "description": "Book.", "parameters": {"id": {"type": "int", "default": 7}}},  # xLAM form
+    ]
+    return {
+        "id": "xlam",
+        "raw_system": DEFAULT_PREAMBLE,
+        "tools": tools,
+        "conversations": [{"from": "human", "value": "Weather in Paris (paris, PARIS) for 3 days; book 8"}],
+        "answer": [
+            {"name": "get_weather", "arguments": {"city": "paris", "days": 3, "scale": 1.5, "unit": "f"}},
+            {"name": "book", "arguments": {"id": 8}},
+        ],
+    }
+
+
+def test_masking_renames_consistently_and_perturbs_only_default_values():
+    import random
+
+    import augmentation
+
+    original = masking_record()
+    masked = augmentation.mask_names(original, random.Random(0), 1.0)
+    assert original == masking_record()  # the input is not touched
+    weather, book = masked["tools"]
+    assert {weather["name"], book["name"]}.isdisjoint({"get_weather", "book"})
+    call, book_call = masked["answer"]
+    assert call["name"] == weather["name"] and book_call["name"] == book["name"]
+    properties = weather["parameters"]["properties"]
+    assert set(call["arguments"]) == set(properties) and len(properties) == 4
+    assert "city" not in properties and weather["parameters"]["required"] == []
+    by_default = {spec["default"]: name for name, spec in properties.items()}
+    assert "c" in by_default and call["arguments"][by_default["c"]] == "f"  # answer differs from default: kept
+    new_city = next(v for k, v in call["arguments"].items() if properties[k]["type"] == "string" and v != "f")
+    assert len(new_city) == 5 and new_city != "paris" and properties[by_default[new_city]]["default"] == new_city
+    new_days = next(v for v in call["arguments"].values() if type(v) is int)
+    assert 4 <= new_days <= 7 and new_days in by_default
+    new_scale = next(v for v in call["arguments"].values() if type(v) is float)
+    assert 1.5 <= new_scale < 2.5 and new_scale in by_default
+    assert list(book_call["arguments"].values()) == [8]  # 8 != default 7: kept
+    assert list(book["parameters"].values())[0]["default"] == 7
+    query = masked["conversations"][0]["value"]
+    assert "paris" not in query.lower() and new_city.capitalize() in query and new_city.upper() in query
+    assert f"for {new_days} days" in query and query.endswith("book 8")
+    assert masked["augmentation"] == "masked"
+
+
+def test_masking_is_seeded_and_off_at_rate_zero():
+    import random
+
+    import augmentation
+
+    first = augmentation.mask_names(masking_record(), random.Random(3), 1.0)
+    assert first == augmentation.mask_names(masking_record(), random.Random(3), 1.0)
+    assert augmentation.mask_names(masking_record(), random.Random(3), 0.0) is None
