@@ -498,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="add extra_info.id (sample id) and extra_info.origin (input file, row and turn)",
     )
-    parser.add_argument("--train-ratio", type=float, default=0.9, help="share of records in train")
+    parser.add_argument("--train-ratio", type=float, default=0.9, help="share of records in train (0: all in test.parquet, for a held-out set)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the split shuffle")
     parser.add_argument(
         "--prompt-type",
@@ -536,8 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     if not source.is_file():
         log.error("input not found: %s (run data_process.py first)", source)
         return 1
-    if not 0.0 < args.train_ratio < 1.0:
-        log.error("--train-ratio must be between 0 and 1")
+    if not 0.0 <= args.train_ratio <= 1.0:
+        log.error("--train-ratio must be between 0 and 1 (0: everything in test.parquet, e.g. a held-out set)")
         return 2
     counter = None
     if args.tokenizer:

@@ -6,8 +6,9 @@ BFCL, API-Bank, ACEBench and the held-out evaluation all talk to an OpenAI-compa
 is ``vllm serve CKPT``. Where vLLM cannot run (a laptop, CI) this serves the same three routes with
 ``transformers``: ``GET /v1/models``, ``POST /v1/completions`` (``prompt`` text, as bfcl-eval sends it) and
 ``POST /v1/chat/completions`` (``messages`` through the tokenizer's chat template). Greedy when ``temperature`` is
-below 0.01 (BFCL asks for 0.001), sampling otherwise; one generation at a time (a lock), stopping at the
-tokenizer's end-of-sequence tokens or any ``stop`` string. Binds to 127.0.0.1 by default.
+below 0.01 (BFCL asks for 0.001), sampling otherwise; concurrent requests are generated together in batches of up to
+``--max-batch``, each stopping at the tokenizer's end-of-sequence tokens or any ``stop`` string. Binds to 127.0.0.1
+by default.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import queue
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,47 +26,89 @@ log = logging.getLogger("serve_hf")
 
 
 class Generator:
-    """Loads the model once; ``generate`` is serialised by a lock."""
+    """Loads the model once and generates in batches: requests that arrive together (same sampling settings) are
+    left-padded into one ``generate`` call by a single worker thread, so concurrent clients share the decode steps.
+    """
 
-    def __init__(self, model_path: str, device: str, max_tokens_cap: int, seed: int):
+    def __init__(self, model_path: str, device: str, max_tokens_cap: int, seed: int, max_batch: int = 8):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.tokenizer.padding_side = "left"
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).to(device).eval()
-        self.device, self.max_tokens_cap, self.seed = device, max_tokens_cap, seed
-        self.lock = threading.Lock()
+        self.device, self.max_tokens_cap, self.seed, self.max_batch = device, max_tokens_cap, seed, max_batch
         eos = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|im_end|>")}
         self.eos_ids = sorted(i for i in eos if isinstance(i, int) and i >= 0)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
+        self.queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._worker, daemon=True).start()
 
     def chat_prompt(self, messages: list[dict[str, Any]]) -> str:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def generate(self, prompt: str, max_tokens: int, temperature: float, stop: list[str]) -> tuple[str, int, int, str]:
-        """``(text, prompt_tokens, completion_tokens, finish_reason)``."""
-        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids.to(self.device)
-        greedy = temperature < 0.01
-        with self.lock, self.torch.no_grad():
+        """``(text, prompt_tokens, completion_tokens, finish_reason)``; blocks until the worker has answered."""
+        job = {"prompt": prompt, "max_tokens": max(1, min(max_tokens, self.max_tokens_cap)), "stop": stop,
+               "temperature": 0.0 if temperature < 0.01 else temperature, "done": threading.Event()}  # fmt: skip
+        self.queue.put(job)
+        job["done"].wait()
+        if "error" in job:
+            raise job["error"]
+        return job["result"]
+
+    def _worker(self) -> None:
+        while True:
+            jobs = [self.queue.get()]
+            time.sleep(0.05)  # let concurrent requests arrive
+            while len(jobs) < self.max_batch:
+                try:
+                    jobs.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            groups: dict[tuple, list[dict]] = {}
+            for job in jobs:
+                groups.setdefault((job["temperature"], job["max_tokens"]), []).append(job)
+            for (temperature, max_tokens), group in groups.items():
+                try:
+                    self._run(group, temperature, max_tokens)
+                except Exception as exc:  # answer every waiting request, never kill the worker
+                    for job in group:
+                        job["error"] = exc
+                for job in group:
+                    job["done"].set()
+
+    def _run(self, jobs: list[dict], temperature: float, max_tokens: int) -> None:
+        batch = self.tokenizer(
+            [j["prompt"] for j in jobs], return_tensors="pt", padding=True, add_special_tokens=False
+        )
+        batch = batch.to(self.device)
+        greedy = temperature == 0.0
+        with self.torch.no_grad():
             self.torch.manual_seed(self.seed)
             out = self.model.generate(
-                ids,
-                attention_mask=self.torch.ones_like(ids),
-                max_new_tokens=max(1, min(max_tokens, self.max_tokens_cap)),
+                **batch,
+                max_new_tokens=max_tokens,
                 do_sample=not greedy,
                 temperature=None if greedy else temperature,
                 top_p=None if greedy else 1.0,
                 top_k=None if greedy else 0,
                 eos_token_id=self.eos_ids or None,
-                pad_token_id=self.tokenizer.pad_token_id or (self.eos_ids or [0])[0],
+                pad_token_id=self.pad_id,
             )
-        new = out[0, ids.shape[1] :]
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        finish = "stop" if len(new) and int(new[-1]) in self.eos_ids else "length"
-        for marker in stop:
-            if marker and marker in text:
-                text, finish = text[: text.index(marker)], "stop"
-        return text, ids.shape[1], len(new), finish
+        width = batch["input_ids"].shape[1]
+        for row, job in enumerate(jobs):
+            new = out[row, width:].tolist()
+            ended = next((i for i, t in enumerate(new) if t in self.eos_ids), None)
+            new = new if ended is None else new[: ended + 1]
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            finish = "stop" if ended is not None else "length"
+            for marker in job["stop"]:
+                if marker and marker in text:
+                    text, finish = text[: text.index(marker)], "stop"
+            n_prompt = int(batch["attention_mask"][row].sum())
+            job["result"] = (text, n_prompt, len(new), finish)
 
 
 def make_handler(generator: Generator, served_name: str) -> type[BaseHTTPRequestHandler]:
@@ -120,9 +164,9 @@ def make_handler(generator: Generator, served_name: str) -> type[BaseHTTPRequest
 
 
 def build_server(model: str, host: str, port: int, device: str, max_tokens_cap: int, seed: int,
-                 served_name: str | None = None) -> ThreadingHTTPServer:  # fmt: skip
+                 served_name: str | None = None, max_batch: int = 8) -> ThreadingHTTPServer:  # fmt: skip
     """The server, bound but not yet serving (``port=0`` picks a free port: ``server.server_address[1]``)."""
-    generator = Generator(model, device, max_tokens_cap, seed)
+    generator = Generator(model, device, max_tokens_cap, seed, max_batch)
     return ThreadingHTTPServer((host, port), make_handler(generator, served_name or model))
 
 
@@ -136,10 +180,11 @@ def main() -> None:
     parser.add_argument("--max-tokens-cap", type=int, default=1024,
                         help="upper bound on max_tokens of any request (default 1024)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="torch seed set before each generation (default 0)")
+    parser.add_argument("--max-batch", type=int, default=8, help="requests generated together at most (default 8)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     server = build_server(args.model, args.host, args.port, args.device, args.max_tokens_cap, args.seed,
-                          args.served_model_name)  # fmt: skip
+                          args.served_model_name, args.max_batch)  # fmt: skip
     log.info("serving %s on http://%s:%d/v1", args.model, *server.server_address[:2])
     try:
         server.serve_forever()

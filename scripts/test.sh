@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up the test environments, then lint and run every test suite — the README's test command, and what CI runs:
 #
-#   bash scripts/test.sh            # environments: rl (core, data, RL) and eval (BFCL)
+#   bash scripts/test.sh            # environments: rl (core, data, RL, end to end), sft, eval (BFCL)
 #   TEST_ENVS="dev" bash scripts/test.sh   # core only, in the light dev environment (seconds to set up)
 #
 # Each environment runs its own tests: .venv/rl the unmarked ones (the stdlib core) and those marked rl_env;
@@ -10,7 +10,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-read -r -a envs <<<"${TEST_ENVS:-rl eval}"
+read -r -a envs <<<"${TEST_ENVS:-rl sft eval}"
 
 bash scripts/setup.sh "${envs[@]}"
 

