@@ -34,13 +34,14 @@ REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
 LF_CLI = str(VENV / "sft" / "bin" / "llamafactory-cli")
 STAGES = ["data", "model", "sft", "grpo", "eval", "report"]
-BFCL_SLICE = [f"{category}_{i}" for category in ("simple_python", "multiple", "parallel", "live_simple")
-              for i in range(4)]  # fmt: skip
+# two items each of four AST categories (BFCL ids; live ones are "<category>_<index>-<group>-<n>")
+BFCL_SLICE = ["simple_python_0", "simple_python_1", "multiple_0", "multiple_1", "parallel_0", "parallel_1",
+              "live_simple_0-0-0", "live_simple_1-1-0"]  # fmt: skip
 
 PROFILES = {
     "default": {
         "demo": ["--toolace", "120", "--xlam", "240", "--heldout", "40", "--tools", "2"],
-        "sft": ["max_steps=20", "per_device_train_batch_size=1", "gradient_accumulation_steps=2",
+        "sft": ["max_steps=16", "per_device_train_batch_size=1", "gradient_accumulation_steps=2",
                 "learning_rate=1.0e-3", "cutoff_len=1024", "save_steps=1000", "logging_steps=2"],
         "grpo": ["data.train_batch_size=2", "actor_rollout_ref.rollout.n=4", "data.max_response_length=128",
                  "data.max_prompt_length=1024", "actor_rollout_ref.actor.optim.lr=1e-5", "trainer.save_freq=1",
@@ -182,49 +183,31 @@ def free_port() -> int:
 
 
 def stage_eval(run: Run, models: dict[str, Path]) -> None:
+    """Each model behind its own serve_hf.py: held-out prompts with our reward, then the BFCL slice."""
     heldout = run.root / "data" / "verl_heldout" / "test.parquet"
+    tokens = str(run.profile["max_tokens"])
     for name, model in models.items():
         out = run.dir("eval") / name
         if (out / ".done").exists():
             continue
         port = free_port()
         serve = [python("rl"), str(REPO / "eval" / "serve_hf.py"), "--model", str(model), "--port", str(port),
-                 "--served-model-name", name, "--max-tokens-cap", str(run.profile["max_tokens"])]  # fmt: skip
+                 "--served-model-name", name, "--max-tokens-cap", tokens, "--max-batch", "16"]  # fmt: skip
         log = (run.root / "logs" / f"serve_{name}.log").open("w")
-        server = subprocess.Popen(
-            serve, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"}
-        )
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        server = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=env)
         base_url = f"http://127.0.0.1:{port}/v1"
         try:
             run.sh("eval", [python("rl"), str(REPO / "eval" / "heldout.py"), "--data", str(heldout), "--output",
                             str(out / "heldout"), "--limit", str(run.profile["heldout"]), "--base-url", base_url,
-                            "--model", name, "--max-tokens", str(run.profile["max_tokens"]), "--concurrency", "8",
-                            "--timeout", "600"])  # fmt: skip
+                            "--model", name, "--max-tokens", tokens, "--concurrency", "16",
+                            "--timeout", "900"])  # fmt: skip
             bfcl = out / "bfcl"
             key = "tool-n1/e2e-" + name.replace("_", "-")
             common = ["--project-root", str(bfcl / "root"), "--model", key, "--result-dir", str(bfcl / "result")]
-            run.sh(
-                "eval",
-                [
-                    python("eval"),
-                    str(REPO / "eval" / "run_bfcl.py"),
-                    "generate",
-                    *common,
-                    "--base-url",
-                    base_url,
-                    "--local-model-path",
-                    str(model),
-                    "--max-tokens",
-                    str(run.profile["max_tokens"]),
-                    "--ids",
-                    ",".join(run.profile["bfcl_ids"]),
-                    "--num-threads",
-                    "2",
-                    "--wait",
-                    "300",
-                ],
-            )
-            # fmt: skip
+            run.sh("eval", [python("eval"), str(REPO / "eval" / "run_bfcl.py"), "generate", *common, "--base-url",
+                            base_url, "--local-model-path", str(model), "--max-tokens", tokens, "--ids",
+                            ",".join(run.profile["bfcl_ids"]), "--num-threads", "16", "--wait", "300"])  # fmt: skip
             categories = sorted({i.rsplit("_", 1)[0] for i in run.profile["bfcl_ids"]})
             run.sh("eval", [python("eval"), str(REPO / "eval" / "run_bfcl.py"), "evaluate", *common, "--partial-eval",
                             "--score-dir", str(bfcl / "score"), "--test-category", ",".join(categories),
@@ -232,6 +215,7 @@ def stage_eval(run: Run, models: dict[str, Path]) -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
+            log.close()
         (out / ".done").write_text("")
 
 

@@ -3,6 +3,7 @@
 #
 #   bash scripts/test.sh            # environments: rl (core, data, RL, end to end), sft, eval (BFCL)
 #   TEST_ENVS="dev" bash scripts/test.sh   # core only, in the light dev environment (seconds to set up)
+#   TEST_SLOW=1 bash scripts/test.sh       # also the slow-marked tests (SmolLM2 SFT: about 20 min on 2 cores)
 #
 # Each environment runs its own tests: .venv/rl the unmarked ones (the stdlib core) and those marked rl_env;
 # .venv/sft those marked sft_env; .venv/eval those marked eval_env (.venv/dev: unmarked only). Extra arguments go
@@ -28,6 +29,7 @@ for env in "${envs[@]}"; do
         eval) marks="eval_env" ;;
         *) echo "test.sh: unknown environment '$env'" >&2; exit 2 ;;
     esac
+    [[ "${TEST_SLOW:-0}" == 1 ]] || marks="($marks) and not slow"
     echo "==> pytest in .venv/$env (-m \"$marks\")"
     set +e
     ".venv/$env/bin/python" -m pytest -m "$marks" "$@"

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.rl_env, pytest.mark.slow]
+pytestmark = pytest.mark.rl_env  # about 2 minutes: the README's main job at its CI profile
 
 
 def test_tiny_profile_runs_every_stage_and_resumes(tmp_path):

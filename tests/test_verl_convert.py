@@ -59,7 +59,7 @@ def _logits(model_dir, tokenizer):
         return model(**tokenizer(text, return_tensors="pt")).logits
 
 
-@pytest.mark.slow  # about 30 s on 2 CPU cores: two torch ranks + the merger, each a fresh interpreter
+# about 30 s on 2 CPU cores (two torch ranks + the merger, each a fresh interpreter); runs in CI
 def test_fsdp_checkpoint_to_hf(tmp_path):
     import torch
 
