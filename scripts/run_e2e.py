@@ -34,19 +34,18 @@ REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
 LF_CLI = str(VENV / "sft" / "bin" / "llamafactory-cli")
 STAGES = ["data", "model", "sft", "grpo", "eval", "report"]
-# two items each of four AST categories (BFCL ids; live ones are "<category>_<index>-<group>-<n>")
-BFCL_SLICE = ["simple_python_0", "simple_python_1", "multiple_0", "multiple_1", "parallel_0", "parallel_1",
-              "live_simple_0-0-0", "live_simple_1-1-0"]  # fmt: skip
+# one item of each of four AST categories (BFCL ids; live ones are "<category>_<index>-<group>-<n>")
+BFCL_SLICE = ["simple_python_0", "multiple_0", "parallel_0", "live_simple_0-0-0"]
 
 PROFILES = {
     "default": {
         "demo": ["--toolace", "120", "--xlam", "240", "--heldout", "40", "--tools", "2"],
-        "sft": ["max_steps=16", "per_device_train_batch_size=1", "gradient_accumulation_steps=2",
+        "sft": ["max_steps=14", "per_device_train_batch_size=1", "gradient_accumulation_steps=2",
                 "learning_rate=1.0e-3", "cutoff_len=1024", "save_steps=1000", "logging_steps=2"],
-        "grpo": ["data.train_batch_size=2", "actor_rollout_ref.rollout.n=4", "data.max_response_length=128",
+        "grpo": ["data.train_batch_size=1", "actor_rollout_ref.rollout.n=4", "data.max_response_length=128",
                  "data.max_prompt_length=1024", "actor_rollout_ref.actor.optim.lr=1e-5", "trainer.save_freq=1",
                  "trainer.test_freq=-1", "actor_rollout_ref.model.enable_gradient_checkpointing=false"],
-        "grpo_steps": 3,
+        "grpo_steps": 4,
         "heldout": 50,
         "max_tokens": 128,
         "bfcl_ids": BFCL_SLICE,
