@@ -498,7 +498,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="add extra_info.id (sample id) and extra_info.origin (input file, row and turn)",
     )
-    parser.add_argument("--train-ratio", type=float, default=0.9, help="share of records in train (0: all in test.parquet, for a held-out set)")
+    parser.add_argument(
+        "--train-ratio",
+        type=float,
+        default=0.9,
+        help="share of records in train (0: all in test.parquet, a held-out set)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="seed of the split shuffle")
     parser.add_argument(
         "--prompt-type",
