@@ -8,17 +8,9 @@ import to_verl_parquet
 from to_verl_parquet import build_prompt, split_positions
 
 import data_process
+from tests.test_prompts import TOY_TOOL as GET_WEATHER  # the reference's toy tool, behind its test vectors
 from tool_n1.prompts import DEFAULT_PREAMBLE
 
-GET_WEATHER = {
-    "name": "get_weather",
-    "description": "Get weather.",
-    "parameters": {
-        "type": "dict",
-        "properties": {"city": {"type": "string", "description": "City."}},
-        "required": ["city"],
-    },
-}
 BOOK = {"name": "book", "description": "Book.", "parameters": {"type": "dict", "properties": {}}}
 CONTEXT = [
     {"from": "human", "value": "Weather in Paris and book 7"},
