@@ -18,10 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import mmap
 import os
 import random
 import sys
 import time
+from array import array
+from collections import deque
+from itertools import accumulate, islice
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +55,7 @@ PRESETS = {
 }
 CHAT_ROLES = {"human": "user", "gpt": "assistant", "observation": "tool", "function_call": "assistant"}
 BATCH_ROWS = 2048  # rows per parquet row group
-READ_BLOCK = 1 << 24
+_ASCII_WHITESPACE = b" \t\n\r\x0b\x0c"  # what bytes.strip() removes
 TOOL_CACHE_SIZE = 100_000
 _TEMPLATE_OK = TRAINING_TEMPLATE.count("{tools}") == 1
 _TEMPLATE_TAIL = TRAINING_TEMPLATE.split("{tools}")[-1]
@@ -153,22 +157,22 @@ class TokenCounter:
 
 
 def line_spans(path: Path) -> tuple[list[int], list[int]]:
-    """Byte offset and length (newline included) of every non-blank line, reading 16 MiB blocks."""
+    """Byte offset and length (newline included) of every non-blank line, found in a memory map of the file."""
     offsets: list[int] = []
     lengths: list[int] = []
-    position, tail = 0, b""
     with open(path, "rb") as handle:
-        while chunk := handle.read(READ_BLOCK):
-            lines = (tail + chunk).split(b"\n")
-            tail = lines.pop()
-            for line in lines:
-                if line.strip():
-                    offsets.append(position)
-                    lengths.append(len(line) + 1)
-                position += len(line) + 1
-    if tail.strip():
-        offsets.append(position)
-        lengths.append(len(tail))
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            return offsets, lengths
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            find, start = data.find, 0
+            while start < size:
+                end = find(b"\n", start)
+                stop = size if end < 0 else end + 1
+                if data[start] not in _ASCII_WHITESPACE or data[start:stop].strip():
+                    offsets.append(start)
+                    lengths.append(stop - start)
+                start = stop
     return offsets, lengths
 
 
@@ -178,6 +182,31 @@ def _tool_pieces(inner: bytes) -> list[bytes]:
     if len(parts) == 1:
         return parts
     return [parts[0] + b"}", *[b"{" + part + b"}" for part in parts[1:-1]], b"{" + parts[-1]]
+
+
+def string_array(values: list[str]):
+    """``pa.array(values, pa.string())`` built from one UTF-8 buffer and its offsets.
+
+    Faster for many long strings, and it never calls pyarrow's pandas check (which imports pandas, 0.2 s a
+    process). Raises ``UnicodeEncodeError`` for a lone surrogate, which Arrow cannot store either."""
+    import pyarrow as pa
+
+    text = "".join(values)
+    data = text.encode("utf-8")
+    if len(data) >= 2**31:  # beyond 32-bit offsets: let pyarrow report it
+        return pa.array(values, pa.string())
+    lengths = map(len, values) if len(data) == len(text) else [len(value.encode("utf-8")) for value in values]
+    offsets = array("i", [0])
+    offsets.extend(accumulate(lengths))
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def int_array(values: list[int], code: str):
+    """``pa.array(values, pa.int32())`` (``code`` ``"i"``) or ``pa.int64()`` (``"q"``) from the values' buffer."""
+    import pyarrow as pa
+
+    kind = {"i": pa.int32(), "q": pa.int64()}[code]
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(array(code, values))])
 
 
 class Columns:
@@ -220,31 +249,31 @@ class Columns:
         """The batch as a table of ``schema``, equal to ``pa.Table.from_pylist`` of the same rows."""
         import pyarrow as pa
 
-        n, string = len(self.tools), pa.string()
+        n = len(self.tools)
 
         def messages(name, offsets, first, second):
             kind = schema.field(name).type
             values = pa.StructArray.from_arrays(
-                [pa.array(first, string), pa.array(second, string)], fields=list(kind.value_type)
+                [string_array(first), string_array(second)], fields=list(kind.value_type)
             )
-            return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=kind)
+            return pa.ListArray.from_arrays(int_array(offsets, "i"), values, type=kind)
 
         def struct(name, arrays):
             return pa.StructArray.from_arrays(arrays, fields=list(schema.field(name).type))
 
-        answer = pa.array(self.answer, string)
-        extra = [pa.array([split] * n, string), pa.array(self.index, pa.int64()), pa.array([opts.prompt_type] * n)]
+        answer = string_array(self.answer)
+        extra = [string_array([split] * n), int_array(self.index, "q"), string_array([opts.prompt_type] * n)]
         if opts.provenance:
-            extra += [pa.array(self.ids, string), pa.array(self.origins, string)]
+            extra += [string_array(self.ids), string_array(self.origins)]
         columns = [
-            pa.array(self.tools, string),
+            string_array(self.tools),
             messages("conversations", self.conv_offsets, self.conv_from, self.conv_value),
             answer,
-            pa.array(self.raw_system, string),
-            pa.array([opts.data_source] * n, string),
+            string_array(self.raw_system),
+            string_array([opts.data_source] * n),
             messages("prompt", self.prompt_offsets, self.roles, self.contents),
-            pa.array(["toolcall"] * n, string),
-            struct("reward_model", [pa.array(["rule"] * n, string), answer]),
+            string_array(["toolcall"] * n),
+            struct("reward_model", [string_array(["rule"] * n), answer]),
             struct("extra_info", extra),
         ]
         return pa.Table.from_arrays(columns, schema=schema)
@@ -272,6 +301,8 @@ class RowBuilder:
             self.reference_rows += 1
             return reference_row(line, self.opts)
         self.fast_rows += 1
+        if _fast_loads is json.loads:  # orjson rejects lone surrogates (the reference path checks); json.loads not
+            check_encodable(row)
         return row
 
     def _tool(self, piece: bytes) -> tuple[str, str]:
@@ -350,10 +381,13 @@ class RowBuilder:
 
 
 def reference_row(line: bytes, opts) -> tuple:
-    """The original per-record code (``json.loads`` of the whole line, ``json.dumps`` of every field)."""
+    """The original per-record code (``json.loads`` of the whole line, ``json.dumps`` of every field).
+
+    Raises ``UnicodeEncodeError`` (a ``ValueError``: the record is rejected) when a string holds a lone surrogate
+    (``"\\ud800"`` in the JSON), which no parquet string can store."""
     record = json.loads(line)
     prompt = build_prompt(record, opts.previous_calls, opts.dedupe_tool_intro)
-    return (
+    row = (
         json.dumps(record["tools"]),
         [(t["from"], t["value"]) for t in record["conversations"]],
         json.dumps(record["answer"]),
@@ -362,6 +396,19 @@ def reference_row(line: bytes, opts) -> tuple:
         str(record.get("id", "")),
         str(record.get("origin", "")),
     )
+    check_encodable(row)
+    return row
+
+
+def check_encodable(row: tuple) -> None:
+    """Encode every string of a row as UTF-8 (raises ``UnicodeEncodeError`` for a lone surrogate)."""
+    for field in row:
+        if type(field) is str:
+            field.encode("utf-8")
+        else:
+            for pair in field:
+                pair[0].encode("utf-8")
+                pair[1].encode("utf-8")
 
 
 class BatchBuilder:
@@ -410,12 +457,101 @@ class BatchBuilder:
         return result
 
 
-def write_split(split, positions, writer, opts, stats, builder) -> None:
-    """Write the records at ``positions`` (in that order) as rows of one split, ``BATCH_ROWS`` per row group."""
-    progress = _progress(None, split, opts.progress, total=len(positions))
-    for start in range(0, len(positions), BATCH_ROWS):
-        batch = positions[start : start + BATCH_ROWS]
-        result = builder((split, start, batch))
+def batch_tasks(split: str, positions: list[int]) -> list[tuple[str, int, list[int]]]:
+    """``(split, first position in the split, record positions)`` per parquet row group of ``BATCH_ROWS`` rows."""
+    return [(split, start, positions[start : start + BATCH_ROWS]) for start in range(0, len(positions), BATCH_ROWS)]
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _adopt_builder(builder: BatchBuilder, part_dir: str) -> None:
+    """Pool initializer: the forked worker keeps the parent's builder (inherited, not pickled)."""
+    _WORKER.update(builder=builder, part_dir=part_dir)
+
+
+def _build_in_worker(task: tuple[str, int, list[int]]) -> dict[str, Any]:
+    """Build one batch; its table goes to an Arrow IPC file (one copy of the buffers, no pickling) whose path is
+    returned in place of the table."""
+    import pyarrow as pa
+
+    result = _WORKER["builder"](task)
+    table = result.pop("table")
+    if table is not None:
+        path = os.path.join(_WORKER["part_dir"], f"{task[0]}-{task[1]}.arrow")
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        result["table_file"] = path
+    return result
+
+
+def _adopt_table(result: dict[str, Any]):
+    """The table of a worker's result, memory-mapped from its IPC file (the file is unlinked at once: the mapping
+    keeps its pages until the table is released)."""
+    import pyarrow as pa
+
+    path = result.pop("table_file", None)
+    if path is None:
+        return result.get("table")
+    with pa.memory_map(path) as source:
+        table = pa.ipc.open_file(source).read_all()
+    os.unlink(path)
+    return table
+
+
+def built_batches(tasks, builder: BatchBuilder, workers: int):
+    """``(task, result)`` for every task, in task order; ``result`` is ``builder(task)``.
+
+    With ``workers >= 2`` the batches are built in that many forked processes, at most ``2 * workers`` in flight so
+    memory stays bounded; their tables come back as memory-mapped Arrow IPC files in a temporary folder (in
+    ``/dev/shm`` where there is one). The caller writes each table while the next ones are built. The output is the
+    same as with one process."""
+    context = _fork_context() if workers >= 2 and len(tasks) >= 2 else None
+    if context is None:
+        for task in tasks:
+            yield task, builder(task)
+        return
+    import shutil
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    shm = Path("/dev/shm")
+    part_dir = tempfile.mkdtemp(
+        prefix="tool-n1-parquet-", dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+    )
+    remaining = iter(tasks)
+    try:
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_adopt_builder, initargs=(builder, part_dir)
+        ) as pool:
+            pending = deque((task, pool.submit(_build_in_worker, task)) for task in islice(remaining, 2 * workers))
+            while pending:
+                task, future = pending.popleft()
+                following = next(remaining, None)
+                if following is not None:
+                    pending.append((following, pool.submit(_build_in_worker, following)))
+                result = future.result()
+                result["table"] = _adopt_table(result)
+                yield task, result
+    finally:
+        shutil.rmtree(part_dir, ignore_errors=True)
+
+
+def _fork_context():
+    import multiprocessing
+
+    try:
+        return multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform: build in this process
+        return None
+
+
+def write_splits(splits, writers, opts, stats, builder) -> None:
+    """Write the records of each ``(split, positions)`` (in that order) to ``writers[split]``, one row group per
+    ``BATCH_ROWS`` records, building the batches with ``opts.workers`` processes."""
+    tasks = [task for split, positions in splits for task in batch_tasks(split, positions)]
+    progress = _progress(None, "parquet", opts.progress, total=sum(len(positions) for _, positions in splits))
+    for (split, _, batch), result in built_batches(tasks, builder, opts.workers):
         for key, reason in result["rejected"].items():
             stats["rejected"][key] = reason
         stats["char_lengths"].extend(result["char_lengths"])
@@ -424,7 +560,7 @@ def write_split(split, positions, writer, opts, stats, builder) -> None:
         stats["reference_rows"] += result["reference_rows"]
         table = result["table"]
         if table is not None and table.num_rows:
-            writer.write_table(table)
+            writers[split].write_table(table)
             stats["rows"][split] += table.num_rows
         if progress is not None:
             progress.update(len(batch))
@@ -523,6 +659,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=4096,
         help="with --tokenizer: drop prompts longer than this many tokens (verl's filter)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes that build the parquet row groups (1: build here); the output is the same",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
         "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="console log level"
@@ -573,9 +715,12 @@ def main(argv: list[str] | None = None) -> int:
 
     schema = parquet_schema(args.provenance)
     try:
-        for split, positions in (("train", train), ("test", test)):
-            with pq.ParquetWriter(output_dir / f"{split}.parquet", schema) as writer:
-                write_split(split, positions, writer, args, stats, builder)
+        with (
+            pq.ParquetWriter(output_dir / "train.parquet", schema) as train_writer,
+            pq.ParquetWriter(output_dir / "test.parquet", schema) as test_writer,
+        ):
+            writers = {"train": train_writer, "test": test_writer}
+            write_splits((("train", train), ("test", test)), writers, args, stats, builder)
     finally:
         builder.close()
     log.debug("%d of %d records took the reference path", stats["reference_rows"], len(offsets))

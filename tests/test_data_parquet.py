@@ -293,3 +293,60 @@ def test_bad_records_are_reported_not_fatal(tmp_path):
     assert code == 1 and report["records_read"] == 4
     assert set(report["records_rejected"]) == {"record line 2", "record line 3"}
     assert sum(report["rows_written"].values()) == 2
+
+
+def test_lone_surrogate_record_is_rejected_not_fatal(tmp_path):
+    good = json.dumps({**record(), "source": "toolace", "origin": "o"})
+    broken = record(conversations=[{"from": "human", "value": "bad \ud800 text"}])
+    lines = [good, json.dumps({**broken, "source": "toolace", "origin": "o"}), good]
+    (tmp_path / "u.jsonl").write_text("\n".join(lines) + "\n")
+    for workers in ("1", "2"):
+        out = tmp_path / f"out{workers}"
+        argv = ["--input", str(tmp_path / "u.jsonl"), "--output-dir", str(out), "--no-progress", "--workers", workers]
+        assert to_verl_parquet.main(argv) == 1
+        report = json.loads((out / "parquet_report.json").read_text())
+        assert list(report["records_rejected"]) == ["record line 2"]
+        assert "surrogates not allowed" in report["records_rejected"]["record line 2"]
+        assert sum(report["rows_written"].values()) == 2
+
+
+# --------------------------------------------------------------------------- speed paths give the same output
+
+
+def test_string_and_int_arrays_equal_pyarrow_conversion():
+    pa = pytest.importorskip("pyarrow")
+    for values in ([], [""], ["a", "", "bc"], ["caf\u00e9", "x", "\U0001f600 ok", ""], ["ascii only"] * 5):
+        built = to_verl_parquet.string_array(values)
+        assert built.equals(pa.array(values, pa.string())) and built.to_pylist() == values
+    for code, kind in (("i", pa.int32()), ("q", pa.int64())):
+        values = [0, 5, -3, 2**31 - 1] if code == "i" else [0, 2**40, -(2**63)]
+        assert to_verl_parquet.int_array(values, code).equals(pa.array(values, kind))
+    with pytest.raises(UnicodeEncodeError):
+        to_verl_parquet.string_array(["lone \ud800"])
+
+
+def test_line_spans_skip_blank_lines_and_keep_a_last_line_without_newline(tmp_path):
+    path = tmp_path / "u.jsonl"
+    path.write_bytes(b'{"a": 1}\n\n  \t\n{"b": 22}\r\n \x0c\n {"c": 3}')
+    offsets, lengths = to_verl_parquet.line_spans(path)
+    data = path.read_bytes()
+    assert [data[o : o + n] for o, n in zip(offsets, lengths, strict=True)] == [
+        b'{"a": 1}\n',
+        b'{"b": 22}\r\n',
+        b' {"c": 3}',
+    ]
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    assert to_verl_parquet.line_spans(tmp_path / "empty.jsonl") == ([], [])
+
+
+@pytest.mark.parametrize("mode", ["faithful", "improved"])
+def test_parallel_build_writes_the_same_parquet(shared_fixtures, tmp_path, mode, monkeypatch):
+    pq = pytest.importorskip("pyarrow.parquet")
+    monkeypatch.setattr(to_verl_parquet, "BATCH_ROWS", 4)  # many row groups from the small fixture files
+    one, _ = make_parquet(tmp_path / "one", shared_fixtures, mode, "--workers", "1")
+    two, report = make_parquet(tmp_path / "two", shared_fixtures, mode, "--workers", "2")
+    for split in ("train", "test"):
+        first, second = pq.ParquetFile(one / f"{split}.parquet"), pq.ParquetFile(two / f"{split}.parquet")
+        assert second.metadata.num_row_groups == first.metadata.num_row_groups
+        assert second.read().equals(first.read())
+    assert pq.ParquetFile(two / "train.parquet").metadata.num_row_groups == -(-report["rows_written"]["train"] // 4)
