@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import random
-import shutil
 import sys
 import time
 from collections import Counter
@@ -34,6 +33,7 @@ if str(REPO / "src") not in sys.path:  # the core package, when it is not pip-in
 import augmentation  # noqa: E402
 import toolace  # noqa: E402
 import xlam  # noqa: E402
+from parallel_stage1 import fork_context, plan_parts, run_parts  # noqa: E402
 from raw_inputs import InputError, iter_raw_rows  # noqa: E402
 from records import MODES, RawOptions, RecordEncoder, Report, RowRejected, StrictModeError, log  # noqa: E402
 
@@ -66,12 +66,15 @@ class Stage1:
         self.output.write(self.encoder.encode(record) + "\n")
         self.report.source(source).ids[record["id"]] += 1
 
-    def run_input(self, source: str, spec: str, group: str | None = None) -> None:
+    def run_input(self, source: str, spec: str, group: str | None = None, window: tuple | None = None) -> None:
+        """Every row of one input (with ``window``: of that part of a JSON list, see ``parallel_stage1.py``)."""
         counts = self.report.source(source)
         entry = {"input": spec, "group": group, "rows": 0, "error": None}
+        if window is not None and window[0] > 0:
+            entry["continues"] = True  # the rest of an input that an earlier part began (merged into its entry)
         counts.inputs.append(entry)
         log.info("reading %s input %s%s", source, spec, f" (all dialogs {group}-turn)" if group else "")
-        rows = iter_raw_rows(spec)
+        rows = iter_raw_rows(spec, window)
         try:
             for raw in _progress(rows, f"{source} {Path(spec).name}", self.progress):
                 entry["rows"] += 1
@@ -130,81 +133,18 @@ class Stage1:
 
 
 def run_jobs(jobs, options, output_dir: Path, progress: bool, strict=False, part: str = "") -> tuple[Report, int]:
-    """Run ``(source, input, group)`` jobs in order into ``unified.jsonl`` / ``rejections.jsonl`` of ``output_dir``
-    (``unified{part}.jsonl`` ... when ``part`` is given); returns the report and the number of unreadable inputs."""
+    """Run ``(source, input, group[, window])`` jobs in order into ``unified.jsonl`` / ``rejections.jsonl`` of
+    ``output_dir`` (``unified{part}.jsonl`` ... when ``part`` is given); returns the report and the number of
+    unreadable inputs."""
     report = Report(output_dir / f"rejections{part}.jsonl", strict=strict)
     try:
         with open(output_dir / f"unified{part}.jsonl", "w", encoding="utf-8", buffering=1 << 20) as output:
             stage = Stage1(options, report, output, progress)
-            for source, spec, group in jobs:
-                stage.run_input(source, spec, group)
+            for source, spec, group, *window in jobs:
+                stage.run_input(source, spec, group, *window)
     finally:
         report.close()
     return report, stage.unreadable_inputs
-
-
-def _fork_context():
-    import multiprocessing
-
-    try:
-        return multiprocessing.get_context("fork")
-    except ValueError:  # no fork on this platform
-        return None
-
-
-def _run_part(connection, jobs, options, output_dir, progress) -> None:
-    report, unreadable = run_jobs(jobs, options, output_dir, progress, part=".toolace-part")
-    connection.send((report.sources, report.examples, unreadable))
-    connection.close()
-
-
-def run_sources_in_parallel(jobs, options, output_dir: Path, progress: bool) -> tuple[Report, int]:
-    """ToolACE jobs in a forked process, xLAM jobs here, at the same time; then the parts are joined in the serial
-    order (ToolACE first). Same files and report as :func:`run_jobs`: the sources share no state (the augmentation
-    draws are xLAM-only and keep their order)."""
-    context = _fork_context()
-    receiver, sender = context.Pipe(duplex=False)
-    toolace_jobs = [job for job in jobs if job[0] == "toolace"]
-    child = context.Process(target=_run_part, args=(sender, toolace_jobs, options, output_dir, progress))
-    child.start()
-    sender.close()
-    try:
-        report, unreadable = run_jobs(
-            [job for job in jobs if job[0] == "xlam"], options, output_dir, progress, part=""
-        )
-        try:
-            sources, examples, child_unreadable = receiver.recv()
-        except EOFError:  # the worker died before reporting; its exit code says more
-            sources = None
-    finally:
-        child.join()
-    if sources is None or child.exitcode != 0:
-        raise RuntimeError(f"the ToolACE worker process failed (exit code {child.exitcode})")
-    report.sources = {**sources, **report.sources}
-    report.examples = {**examples, **report.examples}
-    for name in ("unified", "rejections"):
-        _prepend(output_dir / f"{name}.toolace-part.jsonl", output_dir / f"{name}.jsonl")
-    return report, unreadable + child_unreadable
-
-
-def _prepend(first: Path, target: Path) -> None:
-    """``target`` = ``first`` + ``target``; ``first`` is removed. Copies in the kernel where it can."""
-    with open(first, "r+b") as head, open(target, "rb") as tail:
-        head.seek(0, os.SEEK_END)
-        size = os.fstat(tail.fileno()).st_size
-        copied = 0
-        try:
-            while copied < size:
-                done = os.copy_file_range(tail.fileno(), head.fileno(), size - copied)
-                if done == 0:
-                    break
-                copied += done
-        except (AttributeError, OSError):
-            copied = 0
-        if copied < size:
-            tail.seek(copied)
-            shutil.copyfileobj(tail, head, 1 << 24)
-    os.replace(first, target)
 
 
 def _new_group() -> Counter:
@@ -327,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=min(2, os.cpu_count() or 1),
-        help="2: ToolACE and xLAM inputs in two processes at once (1: one process); the output is the same",
+        help="2: two processes share the inputs (ToolACE, xLAM, and a JSON-list xLAM file cut in two); 1: one "
+        "process; the output is the same",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
@@ -364,8 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     jobs += [("toolace", spec, "multi") for spec in args.toolace_multi]
     jobs += [("xlam", spec, None) for spec in args.xlam]
     try:
-        if args.workers >= 2 and not args.strict and _fork_context() and len({job[0] for job in jobs}) == 2:
-            report, unreadable = run_sources_in_parallel(jobs, options, output_dir, not args.no_progress)
+        cut = options.irrelevance_rate == 0 and options.mask_rate == 0  # else the draws follow one sequence
+        plan = plan_parts(jobs, cut) if args.workers >= 2 and not args.strict and fork_context() else None
+        if plan is not None:
+            report, unreadable = run_parts(plan, run_jobs, options, output_dir, not args.no_progress)
         else:
             report, unreadable = run_jobs(jobs, options, output_dir, not args.no_progress, strict=args.strict)
     except StrictModeError as exc:

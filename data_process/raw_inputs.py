@@ -54,9 +54,20 @@ def input_kind(spec: str) -> str:
     raise InputError(f"input not found: {spec!r} (no such file or directory, and not a hub name like 'owner/name')")
 
 
-def iter_raw_rows(spec: str) -> Iterator[RawRow]:
+def iter_raw_rows(spec: str, window: tuple[int, int] | None = None) -> Iterator[RawRow]:
+    """The rows of ``spec``, in order.
+
+    ``window=(start, stop)`` (a JSON list file only, see :func:`json_list_size`): just the elements that begin at a
+    character offset in ``[start, stop)``, with their positions in the whole list. Windows that tile the file give
+    every row exactly once between them, and an error is raised by exactly one of them: the window holding the
+    offset where it is found (the elements before ``start`` are decoded to be counted, but their errors belong to
+    an earlier window)."""
     kind = input_kind(spec)
-    if kind == "json":
+    if window is not None:
+        if kind != "json":
+            raise ValueError(f"{spec}: a window needs a JSON list file")
+        yield from _iter_json_array(Path(spec), window)
+    elif kind == "json":
         yield from _iter_json_file(Path(spec))
     elif kind == "jsonl":
         yield from _iter_json_lines(Path(spec))
@@ -64,6 +75,16 @@ def iter_raw_rows(spec: str) -> Iterator[RawRow]:
         yield from _iter_parquet(Path(spec))
     else:
         yield from _iter_datasets(spec, kind)
+
+
+def json_list_size(spec: str) -> int | None:
+    """The size in bytes of ``spec`` if it is a readable JSON list file (it can be read in windows), else ``None``."""
+    try:
+        if input_kind(spec) == "json" and _first_char(Path(spec)) == "[":
+            return Path(spec).stat().st_size
+    except (InputError, OSError, UnicodeDecodeError):
+        pass
+    return None
 
 
 def _first_char(path: Path) -> str:
@@ -116,28 +137,64 @@ def _checked(position: str, row: Any) -> RawRow:
     return RawRow(position, error="not_an_object", detail=f"row is a {type(row).__name__}, not a JSON object")
 
 
-def _iter_json_array(path: Path) -> Iterator[RawRow]:
-    """Decode ``[obj, obj, ...]`` element by element, keeping about one chunk of text in memory."""
+def _iter_json_array(path: Path, window: tuple[int, int] | None = None) -> Iterator[RawRow]:
+    """Decode ``[obj, obj, ...]`` element by element, keeping about one chunk of text in memory; with ``window``, see
+    :func:`iter_raw_rows`."""
+    start, stop = window if window is not None else (0, None)
+    try:
+        yield from _json_array_rows(path, start, stop)
+    except _WindowEnd:
+        return
+
+
+class _WindowEnd(Exception):
+    """An error found before the window's start: the earlier window that holds it reports it."""
+
+
+def _json_array_rows(path: Path, start: int, stop: int | None) -> Iterator[RawRow]:
+    def fail(message: str, offset: int) -> InputError:
+        return InputError(message) if offset >= start else _WindowEnd()
+
     decoder = json.JSONDecoder()
     with open(path, encoding="utf-8") as handle:
-        buffer = handle.read(CHUNK_CHARS).lstrip("\ufeff")
+        try:
+            buffer = handle.read(CHUNK_CHARS)
+        except UnicodeDecodeError as exc:
+            raise fail(f"{path}: not UTF-8 text ({exc.reason})", 0) from None
+        consumed = len(buffer)
+        buffer = buffer.lstrip("\ufeff")
+        consumed -= len(buffer)  # characters dropped from the front of ``buffer`` so far
         eof = False
         pos = _WHITESPACE.match(buffer).end() + 1  # past "["
         index = 0
         expect_value = True  # directly after "[" or ","
         read_size = CHUNK_CHARS
 
+        def refill(size: int) -> None:
+            nonlocal buffer, pos, eof, consumed
+            try:
+                more = handle.read(size)
+            except UnicodeDecodeError as exc:
+                raise fail(
+                    f"{path}: not UTF-8 text after element {index - 1} ({exc.reason})", consumed + pos
+                ) from None
+            consumed += pos
+            buffer, pos, eof = buffer[pos:] + more, 0, not more
+
         while True:
             pos = _WHITESPACE.match(buffer, pos).end()
             if pos >= len(buffer) and not eof:
-                buffer, pos, eof = _refill(handle, buffer, pos, read_size)
+                refill(read_size)
                 continue
+            offset = consumed + pos
+            if stop is not None and offset >= stop:
+                return
             char = buffer[pos] if pos < len(buffer) else ""
             if char == "]" and (expect_value is False or index == 0):
                 return
             if not expect_value:
                 if char != ",":
-                    raise InputError(f"{path}: malformed JSON list after element {index - 1} (expected ',' or ']')")
+                    raise fail(f"{path}: malformed JSON list after element {index - 1} (expected ',' or ']')", offset)
                 pos += 1
                 expect_value = True
                 continue
@@ -147,20 +204,16 @@ def _iter_json_array(path: Path) -> Iterator[RawRow]:
                     raise json.JSONDecodeError("value may continue", buffer, end)
             except json.JSONDecodeError as exc:
                 if eof:
-                    raise InputError(f"{path}: malformed JSON at list element {index}: {exc.msg}") from None
+                    raise fail(f"{path}: malformed JSON at list element {index}: {exc.msg}", offset) from None
                 read_size *= 2  # grow geometrically so a broken element cannot make this quadratic
-                buffer, pos, eof = _refill(handle, buffer, pos, read_size)
+                refill(read_size)
                 continue
-            yield _checked(f"{path}#{index}", value)
+            if offset >= start:
+                yield _checked(f"{path}#{index}", value)
             index += 1
             pos = end
             expect_value = False
             read_size = CHUNK_CHARS
-
-
-def _refill(handle, buffer: str, pos: int, size: int) -> tuple[str, int, bool]:
-    more = handle.read(size)
-    return buffer[pos:] + more, 0, not more
 
 
 def _iter_parquet(path: Path) -> Iterator[RawRow]:

@@ -252,6 +252,23 @@ class SourceCounts:
     def samples_written(self) -> int:
         return self.samples_kept + self.nocall_samples + sum(self.augmented_samples.values())
 
+    def absorb(self, other: SourceCounts) -> None:
+        """Add the counts of a later part of the same run (an input it continues merges into its entry)."""
+        for entry in other.inputs:
+            entry = dict(entry)
+            previous = self.inputs[-1] if self.inputs else None
+            if entry.pop("continues", False) and previous and previous["input"] == entry["input"]:
+                previous["rows"] += entry["rows"]
+                previous["error"] = previous["error"] or entry["error"]
+            else:
+                self.inputs.append(entry)
+        for name in ("rows_read", "rows_used", "call_turns", "samples_kept", "nocall_samples", "masked_samples"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("rows_rejected", "call_turns_rejected", "augmented_samples", "ids"):
+            getattr(self, name).update(getattr(other, name))
+        for group, counts in other.groups.items():
+            self.groups.setdefault(group, Counter()).update(counts)
+
     def to_dict(self) -> dict[str, Any]:
         data = {key: _plain(value) for key, value in vars(self).items()}
         data["samples_written"] = self.samples_written()
@@ -302,6 +319,14 @@ class Report:
         if self.strict:
             raise StrictModeError(f"{position}: {code}: {detail}")
         log.debug("rejected %s at %s: %s: %s", unit, position, code, detail)
+
+    def absorb(self, sources: dict[str, SourceCounts], examples: dict[str, list[str]]) -> None:
+        """Merge the counts and examples of a later part of the same run (parts absorbed in their serial order)."""
+        for name, counts in sources.items():
+            self.source(name).absorb(counts)
+        for key, positions in examples.items():
+            kept = self.examples.setdefault(key, [])
+            kept.extend(positions[: max(0, EXAMPLES_PER_REASON - len(kept))])
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

@@ -486,3 +486,116 @@ def test_masking_is_seeded_and_off_at_rate_zero():
     first = augmentation.mask_names(masking_record(), random.Random(3), 1.0)
     assert first == augmentation.mask_names(masking_record(), random.Random(3), 1.0)
     assert augmentation.mask_names(masking_record(), random.Random(3), 0.0) is None
+
+
+# --------------------------------------------------------------------------- one JSON list cut between two processes
+
+
+def _json_list_variants(tmp_path, fixtures):
+    rows = [
+        json.dumps(row, ensure_ascii=False)
+        for row in json.loads((fixtures / "xlam" / "audited_rows.json").read_text())[:6]
+    ]
+    texts = {
+        "valid": "[" + ", ".join(rows) + "]",
+        "bad_element": "[" + ", ".join([*rows[:3], "[1]", rows[3], '{"query": broken}', *rows[4:]]) + "]",
+        "bad_separator": "[\n" + ",\n".join(rows[:3]) + " ; " + ", ".join(rows[3:]) + "]",
+    }
+    paths = {}
+    for name, text in texts.items():
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text("\ufeff" + text if name == "valid" else text, encoding="utf-8")
+    return paths
+
+
+def _read_window(path, window):
+    import raw_inputs
+
+    rows, error = [], None
+    try:
+        for raw in raw_inputs.iter_raw_rows(str(path), window):
+            rows.append((raw.position, raw.row, raw.error))
+    except raw_inputs.InputError as exc:
+        error = str(exc)
+    return rows, error
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+def test_json_list_windows_tile_the_file_and_report_each_error_once(shared_fixtures, tmp_path, chunk, monkeypatch):
+    import raw_inputs
+
+    monkeypatch.setattr(raw_inputs, "CHUNK_CHARS", chunk)  # 7: every element spans several reads
+    for name, path in _json_list_variants(tmp_path, shared_fixtures).items():
+        whole, whole_error = _read_window(path, None)
+        assert (whole_error is None) == (name == "valid"), name
+        size = raw_inputs.json_list_size(str(path))
+        assert size == path.stat().st_size
+        for cut in sorted({0, 1, size // 3, size // 2, size - 1, size, *range(0, size, max(1, size // 40))}):
+            head, head_error = _read_window(path, (0, cut))
+            tail, tail_error = _read_window(path, (cut, 4 * size))
+            assert head + tail == whole, (name, cut)
+            assert [error for error in (head_error, tail_error) if error] == ([whole_error] if whole_error else [])
+
+
+def test_json_list_size_only_for_json_list_files(tmp_path):
+    import raw_inputs
+
+    (tmp_path / "lines.json").write_text('{"a": 1}\n')
+    (tmp_path / "list.json").write_text(' [{"a": 1}]')
+    (tmp_path / "rows.jsonl").write_text('[{"a": 1}]\n')
+    assert raw_inputs.json_list_size(str(tmp_path / "list.json")) == 11
+    for name in ("lines.json", "rows.jsonl", "missing.json"):
+        assert raw_inputs.json_list_size(str(tmp_path / name)) is None
+    with pytest.raises(ValueError, match="needs a JSON list file"):
+        list(raw_inputs.iter_raw_rows(str(tmp_path / "rows.jsonl"), (0, 5)))
+
+
+def test_plan_cuts_the_last_xlam_json_list_to_balance_the_processes(tmp_path):
+    import parallel_stage1
+
+    toolace_file, xlam_list, xlam_lines = tmp_path / "t.json", tmp_path / "x.json", tmp_path / "x.jsonl"
+    toolace_file.write_text("[" + " " * 50_000 + "]")
+    xlam_list.write_text("[" + " " * 200_000 + "]")
+    xlam_lines.write_text("{}\n" * 1000)
+    jobs = [("toolace", str(toolace_file), None), ("xlam", str(xlam_lines), None), ("xlam", str(xlam_list), None)]
+    plan = parallel_stage1.plan_parts(jobs, cut_last_xlam=True)
+    assert [job[1] for job in plan.a] == [str(toolace_file)] and plan.b[0] == (*jobs[1], None)
+    (_, _, _, (start, cut)), (_, spec, _, (rest, end)) = plan.b[-1], plan.c[0]
+    assert start == 0 and 0 < cut == rest < 200_002 < end and spec == str(xlam_list)
+    # the work model: this process's share = the worker's ToolACE + skip + rest of the list
+    here = parallel_stage1.XLAM_COST * (3000 + cut)
+    worker = parallel_stage1.TOOLACE_COST * 50_002 + parallel_stage1.SKIP_COST * cut
+    worker += parallel_stage1.XLAM_COST * (200_002 - cut)
+    assert here == pytest.approx(worker, rel=1e-3)
+    no_cut = parallel_stage1.plan_parts(jobs, cut_last_xlam=False)
+    assert no_cut.c == [] and no_cut.b == [(*jobs[1], None), (*jobs[2], None)]
+    assert parallel_stage1.plan_parts(jobs[1:2], cut_last_xlam=True) is None  # JSON lines: not cut, one source
+    assert parallel_stage1.plan_parts(jobs[:1], cut_last_xlam=True) is None
+
+
+def test_cut_xlam_list_gives_the_same_files_as_one_process(shared_fixtures, tmp_path, monkeypatch):
+    import parallel_stage1
+
+    variants = _json_list_variants(tmp_path, shared_fixtures)
+    toolace_input = str(shared_fixtures / "toolace" / "sharegpt_func_fixed_rows_0-49.json")
+    for name, path in variants.items():
+        inputs = ["--toolace", toolace_input, "--xlam", str(shared_fixtures / "xlam" / "distilabel_sample_rows.json")]
+        inputs += [str(path), "--no-progress", "--log-level", "ERROR"]
+        serial = tmp_path / f"{name}-serial"
+        code = data_process.main([*inputs, "--workers", "1", "--output-dir", str(serial)])
+        expected = _stage1_files(serial)
+        size = path.stat().st_size
+        for cut in (1, size // 4, size // 2, size - 2):
+            jobs = [
+                ("toolace", toolace_input, None),
+                ("xlam", str(shared_fixtures / "xlam" / "distilabel_sample_rows.json"), None),
+                ("xlam", str(path), None),
+            ]
+            plan = parallel_stage1.Plan(
+                a=[(*jobs[0], None)], b=[(*jobs[1], None), (*jobs[2], (0, cut))], c=[(*jobs[2], (cut, 4 * size))]
+            )
+            monkeypatch.setattr(data_process, "plan_parts", lambda jobs, cut_last_xlam, plan=plan: plan)
+            out = tmp_path / f"{name}-{cut}"
+            assert data_process.main([*inputs, "--workers", "2", "--output-dir", str(out)]) == code
+            assert _stage1_files(out) == expected, (name, cut)
+            assert sorted(p.name for p in out.iterdir()) == ["rejections.jsonl", "report.json", "unified.jsonl"]
