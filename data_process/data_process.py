@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs += [("xlam", spec, None) for spec in args.xlam]
     try:
         cut = options.irrelevance_rate == 0 and options.mask_rate == 0  # else the draws follow one sequence
-        plan = plan_parts(jobs, cut) if args.workers >= 2 and not args.strict and fork_context() else None
+        parallel = args.workers >= 2 and not args.strict and fork_context() is not None
+        plan = plan_parts(jobs, cut, options.mode) if parallel else None
         if plan is not None:
             report, unreadable = run_parts(plan, run_jobs, options, output_dir, not args.no_progress)
         else:

@@ -25,9 +25,9 @@ from pathlib import Path
 from raw_inputs import json_list_size
 from records import Report
 
-# Seconds per MB of input on one core (2-core benchmark machine, bench/bench_data.py): processing ToolACE dialogs,
-# processing xLAM rows, and decoding xLAM rows only to count them (what part c does before its window).
-TOOLACE_COST, XLAM_COST, SKIP_COST = 0.027, 0.0165, 0.0044
+# Seconds per MB of input on one core, per mode (2-core benchmark machine, bench/bench_data.py): processing ToolACE
+# dialogs, processing xLAM rows, and decoding xLAM rows only to count them (what part c does before its window).
+COSTS = {"faithful": (0.047, 0.0132, 0.0044), "improved": (0.027, 0.0165, 0.0044)}
 MIN_SHARE = 0.03  # a part c smaller than this share of the last input is not worth its skip cost
 
 
@@ -54,19 +54,20 @@ def _size(spec: str) -> int:
         return 0
 
 
-def plan_parts(jobs: list[tuple], cut_last_xlam: bool) -> Plan | None:
+def plan_parts(jobs: list[tuple], cut_last_xlam: bool, mode: str = "improved") -> Plan | None:
     """The three parts for ``jobs`` (``(source, input, group)`` in serial order), or ``None`` when one process
-    would do all the work anyway."""
+    would do all the work anyway; ``mode`` selects the costs that place the cut."""
     toolace = [(*job, None) for job in jobs if job[0] == "toolace"]
     xlam = [(*job, None) for job in jobs if job[0] == "xlam"]
     plan = Plan(a=toolace, b=xlam)
     last_size = json_list_size(xlam[-1][1]) if xlam and cut_last_xlam else None
     if last_size:
-        worker = TOOLACE_COST * sum(_size(job[1]) for job in toolace)
-        here = XLAM_COST * sum(_size(job[1]) for job in xlam[:-1])
-        last = XLAM_COST * last_size
-        # here + share * last = worker + SKIP_COST * share * last_size + (1 - share) * last
-        share = (worker + last - here) / (2 * last - SKIP_COST * last_size)
+        toolace_cost, xlam_cost, skip_cost = COSTS[mode]
+        worker = toolace_cost * sum(_size(job[1]) for job in toolace)
+        here = xlam_cost * sum(_size(job[1]) for job in xlam[:-1])
+        last = xlam_cost * last_size
+        # here + share * last = worker + skip_cost * share * last_size + (1 - share) * last
+        share = (worker + last - here) / (2 * last - skip_cost * last_size)
         if MIN_SHARE <= share <= 1 - MIN_SHARE:
             cut = int(share * last_size)
             source, spec, group, _ = xlam[-1]

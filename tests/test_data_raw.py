@@ -563,10 +563,17 @@ def test_plan_cuts_the_last_xlam_json_list_to_balance_the_processes(tmp_path):
     (_, _, _, (start, cut)), (_, spec, _, (rest, end)) = plan.b[-1], plan.c[0]
     assert start == 0 and 0 < cut == rest < 200_002 < end and spec == str(xlam_list)
     # the work model: this process's share = the worker's ToolACE + skip + rest of the list
-    here = parallel_stage1.XLAM_COST * (3000 + cut)
-    worker = parallel_stage1.TOOLACE_COST * 50_002 + parallel_stage1.SKIP_COST * cut
-    worker += parallel_stage1.XLAM_COST * (200_002 - cut)
+    toolace_cost, xlam_cost, skip_cost = parallel_stage1.COSTS["improved"]
+    here = xlam_cost * (3000 + cut)
+    worker = toolace_cost * 50_002 + skip_cost * cut + xlam_cost * (200_002 - cut)
     assert here == pytest.approx(worker, rel=1e-3)
+    small = tmp_path / "small.json"
+    small.write_text("[" + " " * 20_000 + "]")
+    cuts = [
+        parallel_stage1.plan_parts([("toolace", str(small), None), *jobs[1:]], True, mode).b[-1][3][1]
+        for mode in ("improved", "faithful")
+    ]
+    assert cuts[0] < cuts[1]  # faithful ToolACE parsing costs more: this process takes more of the list
     no_cut = parallel_stage1.plan_parts(jobs, cut_last_xlam=False)
     assert no_cut.c == [] and no_cut.b == [(*jobs[1], None), (*jobs[2], None)]
     assert parallel_stage1.plan_parts(jobs[1:2], cut_last_xlam=True) is None  # JSON lines: not cut, one source
@@ -594,7 +601,7 @@ def test_cut_xlam_list_gives_the_same_files_as_one_process(shared_fixtures, tmp_
             plan = parallel_stage1.Plan(
                 a=[(*jobs[0], None)], b=[(*jobs[1], None), (*jobs[2], (0, cut))], c=[(*jobs[2], (cut, 4 * size))]
             )
-            monkeypatch.setattr(data_process, "plan_parts", lambda jobs, cut_last_xlam, plan=plan: plan)
+            monkeypatch.setattr(data_process, "plan_parts", lambda jobs, cut_last_xlam, mode, plan=plan: plan)
             out = tmp_path / f"{name}-{cut}"
             assert data_process.main([*inputs, "--workers", "2", "--output-dir", str(out)]) == code
             assert _stage1_files(out) == expected, (name, cut)
