@@ -57,6 +57,7 @@ CHAT_ROLES = {"human": "user", "gpt": "assistant", "observation": "tool", "funct
 BATCH_ROWS = 2048  # rows per parquet row group
 _ASCII_WHITESPACE = b" \t\n\r\x0b\x0c"  # what bytes.strip() removes
 TOOL_CACHE_SIZE = 100_000
+SHM_ROOM = 1 << 30  # free bytes /dev/shm needs for the workers' Arrow files (a few batches at a time)
 _TEMPLATE_OK = TRAINING_TEMPLATE.count("{tools}") == 1
 _TEMPLATE_TAIL = TRAINING_TEMPLATE.split("{tools}")[-1]
 try:  # decoding only; every output string is still made by json.dumps
@@ -504,8 +505,8 @@ def built_batches(tasks, builder: BatchBuilder, workers: int):
 
     With ``workers >= 2`` the batches are built in that many forked processes, at most ``2 * workers`` in flight so
     memory stays bounded; their tables come back as memory-mapped Arrow IPC files in a temporary folder (in
-    ``/dev/shm`` where there is one). The caller writes each table while the next ones are built. The output is the
-    same as with one process."""
+    ``/dev/shm`` where it has room, else the system's temporary folder). The caller writes each table while the
+    next ones are built. The output is the same as with one process."""
     context = _fork_context() if workers >= 2 and len(tasks) >= 2 else None
     if context is None:
         for task in tasks:
@@ -515,10 +516,7 @@ def built_batches(tasks, builder: BatchBuilder, workers: int):
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
 
-    shm = Path("/dev/shm")
-    part_dir = tempfile.mkdtemp(
-        prefix="tool-n1-parquet-", dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None
-    )
+    part_dir = tempfile.mkdtemp(prefix="tool-n1-parquet-", dir=_memory_folder())
     remaining = iter(tasks)
     try:
         with ProcessPoolExecutor(
@@ -535,6 +533,18 @@ def built_batches(tasks, builder: BatchBuilder, workers: int):
                 yield task, result
     finally:
         shutil.rmtree(part_dir, ignore_errors=True)
+
+
+def _memory_folder(room: int = SHM_ROOM) -> str | None:
+    """``/dev/shm`` when it is writable with ``room`` bytes free (containers often mount only 64 MB there)."""
+    import shutil
+
+    try:
+        if os.access("/dev/shm", os.W_OK) and shutil.disk_usage("/dev/shm").free >= room:
+            return "/dev/shm"
+    except OSError:
+        pass
+    return None
 
 
 def _fork_context():

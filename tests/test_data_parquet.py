@@ -350,3 +350,12 @@ def test_parallel_build_writes_the_same_parquet(shared_fixtures, tmp_path, mode,
         assert second.metadata.num_row_groups == first.metadata.num_row_groups
         assert second.read().equals(first.read())
     assert pq.ParquetFile(two / "train.parquet").metadata.num_row_groups == -(-report["rows_written"]["train"] // 4)
+
+
+def test_worker_files_go_to_dev_shm_only_when_it_has_room():
+    import os
+
+    if not (os.access("/dev/shm", os.W_OK)):
+        pytest.skip("no writable /dev/shm here")
+    assert to_verl_parquet._memory_folder(room=1) == "/dev/shm"
+    assert to_verl_parquet._memory_folder(room=1 << 62) is None  # e.g. a container's 64 MB /dev/shm: use /tmp
