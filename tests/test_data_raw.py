@@ -606,3 +606,17 @@ def test_cut_xlam_list_gives_the_same_files_as_one_process(shared_fixtures, tmp_
             assert data_process.main([*inputs, "--workers", "2", "--output-dir", str(out)]) == code
             assert _stage1_files(out) == expected, (name, cut)
             assert sorted(p.name for p in out.iterdir()) == ["rejections.jsonl", "report.json", "unified.jsonl"]
+
+
+def test_invalid_utf8_inside_a_json_list_is_an_input_error(shared_fixtures, tmp_path, monkeypatch):
+    import raw_inputs
+
+    monkeypatch.setattr(raw_inputs, "CHUNK_CHARS", 64)  # the bad byte arrives in a later read
+    rows = json.loads((shared_fixtures / "xlam" / "audited_rows.json").read_text())[:3]
+    text = ("[" + (", " + " " * 5000).join(json.dumps(row) for row in rows) + "]").encode()  # > one 4 KB read
+    (tmp_path / "x.json").write_bytes(text[:-40] + b"\xff\xfe" + text[-40:])
+    code, records, report = run_stage1(tmp_path, "--xlam", str(tmp_path / "x.json"), "--workers", "1")
+    assert code == 1
+    entry = report["sources"]["xlam"]["inputs"][0]
+    assert "not UTF-8 text" in entry["error"] and entry["rows"] == len(records) >= 1  # the rows before it are kept
+    assert report["rejection_examples"] == {"xlam/input/input_unreadable": [str(tmp_path / "x.json")]}
