@@ -344,12 +344,20 @@ def test_parallel_build_writes_the_same_parquet(shared_fixtures, tmp_path, mode,
     pq = pytest.importorskip("pyarrow.parquet")
     monkeypatch.setattr(to_verl_parquet, "BATCH_ROWS", 4)  # many row groups from the small fixture files
     one, _ = make_parquet(tmp_path / "one", shared_fixtures, mode, "--workers", "1")
-    two, report = make_parquet(tmp_path / "two", shared_fixtures, mode, "--workers", "2")
-    for split in ("train", "test"):
-        first, second = pq.ParquetFile(one / f"{split}.parquet"), pq.ParquetFile(two / f"{split}.parquet")
-        assert second.metadata.num_row_groups == first.metadata.num_row_groups
-        assert second.read().equals(first.read())
-    assert pq.ParquetFile(two / "train.parquet").metadata.num_row_groups == -(-report["rows_written"]["train"] // 4)
+    for workers in ("2", "3"):  # 2: this process builds 40 % of the batches, one forked process the rest
+        many, report = make_parquet(tmp_path / workers, shared_fixtures, mode, "--workers", workers)
+        for split in ("train", "test"):
+            first, second = pq.ParquetFile(one / f"{split}.parquet"), pq.ParquetFile(many / f"{split}.parquet")
+            assert second.metadata.num_row_groups == first.metadata.num_row_groups
+            assert second.read().equals(first.read())
+        row_groups = pq.ParquetFile(many / "train.parquet").metadata.num_row_groups
+        assert row_groups == -(-report["rows_written"]["train"] // 4)
+
+
+def test_own_share_balances_building_against_writing():
+    assert to_verl_parquet.own_share(2) == pytest.approx(0.4)
+    assert to_verl_parquet.own_share(3) == pytest.approx(0.2)
+    assert to_verl_parquet.own_share(8) == 0.0  # enough forked processes: this one only writes
 
 
 def test_worker_files_go_to_dev_shm_only_when_it_has_room():
