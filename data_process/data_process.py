@@ -33,7 +33,7 @@ if str(REPO / "src") not in sys.path:  # the core package, when it is not pip-in
 import augmentation  # noqa: E402
 import toolace  # noqa: E402
 import xlam  # noqa: E402
-from parallel_stage1 import fork_context, plan_parts, run_parts  # noqa: E402
+from parallel_stage1 import fork_context, plan_split, run_split  # noqa: E402
 from raw_inputs import InputError, iter_raw_rows  # noqa: E402
 from records import MODES, RawOptions, RecordEncoder, Report, RowRejected, StrictModeError, log  # noqa: E402
 
@@ -267,8 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=min(2, os.cpu_count() or 1),
-        help="2: two processes share the inputs (ToolACE, xLAM, and a JSON-list xLAM file cut in two); 1: one "
-        "process; the output is the same",
+        help="2: two processes share the inputs (split between inputs or inside the last JSON-list input); "
+        "1: one process; the output is the same",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
@@ -305,11 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     jobs += [("toolace", spec, "multi") for spec in args.toolace_multi]
     jobs += [("xlam", spec, None) for spec in args.xlam]
     try:
-        cut = options.irrelevance_rate == 0 and options.mask_rate == 0  # else the draws follow one sequence
+        augmented = options.irrelevance_rate > 0 or options.mask_rate > 0  # draws follow one sequence over xLAM
         parallel = args.workers >= 2 and not args.strict and fork_context() is not None
-        plan = plan_parts(jobs, cut, options.mode) if parallel else None
+        plan = plan_split(jobs, augmented, options.mode) if parallel else None
         if plan is not None:
-            report, unreadable = run_parts(plan, run_jobs, options, output_dir, not args.no_progress)
+            report, unreadable = run_split(plan, run_jobs, options, output_dir, not args.no_progress)
         else:
             report, unreadable = run_jobs(jobs, options, output_dir, not args.no_progress, strict=args.strict)
     except StrictModeError as exc:

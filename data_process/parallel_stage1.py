@@ -1,17 +1,16 @@
 """Stage 1 on two processes with the same output as one (not an entry point; ``data_process.py --workers 2`` uses it).
 
-Serially, stage 1 runs its jobs in order: every ToolACE input, then every xLAM input. Two processes share them as
-three parts, joined afterwards in that serial order:
+Serially, stage 1 runs its jobs in order (every ToolACE input, then every xLAM input) into one ``unified.jsonl``.
+Two processes split that order at one point: this process runs the jobs before it (the *head*) into the usual
+files, a forked process runs the jobs after it (the *tail*) into ``unified.tail-part.jsonl`` and
+``rejections.tail-part.jsonl``; the tail's files are then appended to the head's and its counts merged into the
+head's report.
 
-* part ``a`` (forked worker): the ToolACE inputs;
-* part ``b`` (this process): the xLAM inputs, the last one only up to a character offset ``cut``;
-* part ``c`` (forked worker, after ``a``): the rest of the last xLAM input.
-
-The last xLAM input is cut only when it is a JSON list file (it is read in windows, see
-:func:`raw_inputs.iter_raw_rows`) and no augmentation draws from the shared random sequence (``--irrelevance-rate``
-and ``--mask-rate`` 0, the default). ``cut`` balances the two processes with the measured costs below; the cut never
-changes the output, only the time. Each part writes ``unified.part-<x>.jsonl`` and ``rejections.part-<x>.jsonl``,
-which are joined into ``unified.jsonl`` / ``rejections.jsonl``; the part reports are merged in the same order.
+The point lies between two inputs, or inside the last input when that is a JSON list file: then the tail reads the
+file from a character offset on (:func:`raw_inputs.iter_raw_rows` with a window; it decodes the elements before
+the offset only to count them). It is placed where the estimated work of the two processes (the costs below, times
+the input sizes) is most even. xLAM rows are never split between the processes when an augmentation rate is set:
+its draws follow one random sequence over all xLAM rows. The split never changes the output, only the time.
 """
 
 from __future__ import annotations
@@ -19,25 +18,27 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from raw_inputs import json_list_size
 from records import Report
 
-# Seconds per MB of input on one core, per mode (2-core benchmark machine, bench/bench_data.py): processing ToolACE
-# dialogs, processing xLAM rows, and decoding xLAM rows only to count them (what part c does before its window).
-COSTS = {"faithful": (0.047, 0.0132, 0.0044), "improved": (0.027, 0.0165, 0.0044)}
-MIN_SHARE = 0.03  # a part c smaller than this share of the last input is not worth its skip cost
+# Seconds per MB of input on one core, per mode and source (2-core benchmark machine, bench/bench_data.py), and for
+# decoding JSON-list elements only to count them (the tail's cost for the head's part of a cut file).
+COSTS = {"faithful": {"toolace": 0.047, "xlam": 0.0132}, "improved": {"toolace": 0.027, "xlam": 0.0165}}
+SKIP_COST = 0.0044
+MIN_SHARE = 0.03  # a cut this close to either end of a file is not worth it
+TAIL = ".tail-part"
 
 
 @dataclass
 class Plan:
-    """Jobs ``(source, input, group, window)`` of each part."""
+    """Jobs ``(source, input, group, window)`` of this process (head) and of the forked one (tail)."""
 
-    a: list[tuple] = field(default_factory=list)
-    b: list[tuple] = field(default_factory=list)
-    c: list[tuple] = field(default_factory=list)
+    head: list[tuple]
+    tail: list[tuple]
+    load: float  # the estimated seconds of the busier process
 
 
 def fork_context():
@@ -48,95 +49,94 @@ def fork_context():
 
 
 def _size(spec: str) -> int:
+    """Bytes of a file, or of all files in a folder (a ``datasets`` save); 0 when unknown (a hub name)."""
     try:
-        return os.path.getsize(spec) if os.path.isfile(spec) else 0
+        if os.path.isfile(spec):
+            return os.path.getsize(spec)
+        total = 0
+        for folder, _, names in os.walk(spec):
+            total += sum(os.path.getsize(os.path.join(folder, name)) for name in names)
+        return total
     except OSError:
         return 0
 
 
-def plan_parts(jobs: list[tuple], cut_last_xlam: bool, mode: str = "improved") -> Plan | None:
-    """The three parts for ``jobs`` (``(source, input, group)`` in serial order), or ``None`` when one process
-    would do all the work anyway; ``mode`` selects the costs that place the cut."""
-    toolace = [(*job, None) for job in jobs if job[0] == "toolace"]
-    xlam = [(*job, None) for job in jobs if job[0] == "xlam"]
-    plan = Plan(a=toolace, b=xlam)
-    last_size = json_list_size(xlam[-1][1]) if xlam and cut_last_xlam else None
-    if last_size:
-        toolace_cost, xlam_cost, skip_cost = COSTS[mode]
-        worker = toolace_cost * sum(_size(job[1]) for job in toolace)
-        here = xlam_cost * sum(_size(job[1]) for job in xlam[:-1])
-        last = xlam_cost * last_size
-        # here + share * last = worker + skip_cost * share * last_size + (1 - share) * last
-        share = (worker + last - here) / (2 * last - skip_cost * last_size)
+def plan_split(jobs: list[tuple], keep_xlam_together: bool, mode: str = "improved") -> Plan | None:
+    """Where to split ``jobs`` (``(source, input, group)`` in serial order), or ``None`` to run them in one process.
+
+    ``keep_xlam_together``: every xLAM row in one process (set when an augmentation rate is set)."""
+    costs = COSTS[mode]
+    work = [costs[job[0]] * _size(job[1]) for job in jobs]
+    total = sum(work)
+    whole = [(*job, None) for job in jobs]
+    plans = []
+    for k in range(1, len(jobs)):
+        if keep_xlam_together and jobs[k - 1][0] == jobs[k][0] == "xlam":
+            continue
+        head = sum(work[:k])
+        plans.append(Plan(whole[:k], whole[k:], max(head, total - head) if total else 0.0))
+    last = jobs[-1] if jobs else None
+    size = json_list_size(last[1]) if last and not (keep_xlam_together and last[0] == "xlam") else None
+    if size and total:
+        before, own = total - work[-1], work[-1]
+        # before + share * own = SKIP_COST * share * size + (1 - share) * own
+        share = (own - before) / (2 * own - SKIP_COST * size) if 2 * own > SKIP_COST * size else 0.0
         if MIN_SHARE <= share <= 1 - MIN_SHARE:
-            cut = int(share * last_size)
-            source, spec, group, _ = xlam[-1]
-            plan.b = [*xlam[:-1], (source, spec, group, (0, cut))]
-            plan.c = [(source, spec, group, (cut, last_size * 4 + 16))]  # past the end, whatever the characters
-    if not (plan.a or plan.c) or not plan.b:
+            cut = int(share * size)
+            head = [*whole[:-1], (*last, (0, cut))]
+            plans.append(Plan(head, [(*last, (cut, 4 * size + 16))], before + share * own))  # 4x: past the end
+    if not plans:
         return None
-    return plan
+    if not total:  # sizes unknown (hub inputs): split where the sources meet, as each source is one process's work
+        return next((plan for plan in plans if plan.head[-1][0] != plan.tail[0][0]), None)
+    best = min(plans, key=lambda plan: plan.load)
+    return best if best.load < total else None
 
 
-def _run_worker_parts(connection, plan: Plan, run_jobs, options, output_dir, progress) -> None:
-    results = []
-    for name, jobs in (("a", plan.a), ("c", plan.c)):
-        report, unreadable = run_jobs(jobs, options, output_dir, progress, part=f".part-{name}")
-        results.append((report.sources, report.examples, unreadable))
-    connection.send(results)
+def _run_tail(connection, plan: Plan, run_jobs, options, output_dir, progress) -> None:
+    report, unreadable = run_jobs(plan.tail, options, output_dir, progress, part=TAIL)
+    connection.send((report.sources, report.examples, unreadable))
     connection.close()
 
 
-def run_parts(plan: Plan, run_jobs, options, output_dir: Path, progress: bool) -> tuple[Report, int]:
-    """Run parts a and c in a forked process and part b here, join the files and merge the reports."""
+def run_split(plan: Plan, run_jobs, options, output_dir: Path, progress: bool) -> tuple[Report, int]:
+    """Run the tail in a forked process and the head here, append the tail's files and merge its counts."""
     context = fork_context()
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_run_worker_parts, args=(sender, plan, run_jobs, options, output_dir, progress))
+    child = context.Process(target=_run_tail, args=(sender, plan, run_jobs, options, output_dir, progress))
     child.start()
     sender.close()
     try:
-        report, unreadable = run_jobs(plan.b, options, output_dir, progress, part=".part-b")
+        report, unreadable = run_jobs(plan.head, options, output_dir, progress)
         try:
-            (a_sources, a_examples, a_unreadable), (c_sources, c_examples, c_unreadable) = receiver.recv()
+            sources, examples, tail_unreadable = receiver.recv()
         except EOFError:  # the worker died before reporting; its exit code says more
-            a_sources = None
+            sources = None
     finally:
         child.join()
-    if a_sources is None or child.exitcode != 0:
+    if sources is None or child.exitcode != 0:
         raise RuntimeError(f"the stage-1 worker process failed (exit code {child.exitcode})")
-    b_sources, b_examples = report.sources, report.examples
-    report.sources, report.examples = {}, {}
-    for sources, examples in ((a_sources, a_examples), (b_sources, b_examples), (c_sources, c_examples)):
-        report.absorb(sources, examples)
+    report.absorb(sources, examples)
     for name in ("unified", "rejections"):
-        join_files([output_dir / f"{name}.part-{part}.jsonl" for part in "abc"], output_dir / f"{name}.jsonl")
-    report.rejections_path = output_dir / "rejections.jsonl"
-    return report, a_unreadable + unreadable + c_unreadable
+        append_file(output_dir / f"{name}{TAIL}.jsonl", output_dir / f"{name}.jsonl")
+    return report, unreadable + tail_unreadable
 
 
-def join_files(parts: list[Path], target: Path) -> None:
-    """``target`` = the parts' bytes in order; the parts are removed. Copies in the kernel where it can."""
-    first, *rest = [part for part in parts if part.exists()]
-    with open(first, "r+b") as head:
+def append_file(part: Path, target: Path) -> None:
+    """Append ``part`` to ``target`` and remove it; the kernel copies where it can (not to an O_APPEND file)."""
+    with open(target, "r+b") as head, open(part, "rb") as tail:
         head.seek(0, os.SEEK_END)
-        for part in rest:
-            with open(part, "rb") as tail:
-                _copy(tail, head, os.fstat(tail.fileno()).st_size)
-            part.unlink()
-    os.replace(first, target)
-
-
-def _copy(source, target, size: int) -> None:
-    copied = 0
-    try:
-        while copied < size:
-            done = os.copy_file_range(source.fileno(), target.fileno(), size - copied)
-            if done == 0:
-                break
-            copied += done
-    except (AttributeError, OSError):  # no copy_file_range here, or not between these files: copy the rest
-        pass
-    if copied < size:
-        source.seek(copied)
-        target.seek(0, os.SEEK_END)
-        shutil.copyfileobj(source, target, 1 << 24)
+        size, copied = os.fstat(tail.fileno()).st_size, 0
+        try:
+            while copied < size:
+                done = os.copy_file_range(tail.fileno(), head.fileno(), size - copied)
+                if done == 0:
+                    break
+                copied += done
+        except (AttributeError, OSError):  # no copy_file_range here, or not between these files: copy the rest
+            pass
+        if copied < size:
+            tail.seek(copied)
+            head.seek(0, os.SEEK_END)
+            shutil.copyfileobj(tail, head, 1 << 24)
+    part.unlink()

@@ -550,61 +550,60 @@ def test_json_list_size_only_for_json_list_files(tmp_path):
         list(raw_inputs.iter_raw_rows(str(tmp_path / "rows.jsonl"), (0, 5)))
 
 
-def test_plan_cuts_the_last_xlam_json_list_to_balance_the_processes(tmp_path):
+def test_plan_splits_where_the_two_processes_get_even_work(tmp_path):
     import parallel_stage1
 
-    toolace_file, xlam_list, xlam_lines = tmp_path / "t.json", tmp_path / "x.json", tmp_path / "x.jsonl"
-    toolace_file.write_text("[" + " " * 50_000 + "]")
-    xlam_list.write_text("[" + " " * 200_000 + "]")
-    xlam_lines.write_text("{}\n" * 1000)
-    jobs = [("toolace", str(toolace_file), None), ("xlam", str(xlam_lines), None), ("xlam", str(xlam_list), None)]
-    plan = parallel_stage1.plan_parts(jobs, cut_last_xlam=True)
-    assert [job[1] for job in plan.a] == [str(toolace_file)] and plan.b[0] == (*jobs[1], None)
-    (_, _, _, (start, cut)), (_, spec, _, (rest, end)) = plan.b[-1], plan.c[0]
-    assert start == 0 and 0 < cut == rest < 200_002 < end and spec == str(xlam_list)
-    # the work model: this process's share = the worker's ToolACE + skip + rest of the list
-    toolace_cost, xlam_cost, skip_cost = parallel_stage1.COSTS["improved"]
-    here = xlam_cost * (3000 + cut)
-    worker = toolace_cost * 50_002 + skip_cost * cut + xlam_cost * (200_002 - cut)
-    assert here == pytest.approx(worker, rel=1e-3)
-    small = tmp_path / "small.json"
-    small.write_text("[" + " " * 20_000 + "]")
-    cuts = [
-        parallel_stage1.plan_parts([("toolace", str(small), None), *jobs[1:]], True, mode).b[-1][3][1]
-        for mode in ("improved", "faithful")
-    ]
-    assert cuts[0] < cuts[1]  # faithful ToolACE parsing costs more: this process takes more of the list
-    no_cut = parallel_stage1.plan_parts(jobs, cut_last_xlam=False)
-    assert no_cut.c == [] and no_cut.b == [(*jobs[1], None), (*jobs[2], None)]
-    assert parallel_stage1.plan_parts(jobs[1:2], cut_last_xlam=True) is None  # JSON lines: not cut, one source
-    assert parallel_stage1.plan_parts(jobs[:1], cut_last_xlam=True) is None
+    files = {"t.json": 50_000, "x.jsonl": 3_000, "x.json": 200_000, "small.json": 20_000}
+    for name, size in files.items():
+        (tmp_path / name).write_text("[" + " " * (size - 2) + "]" if name.endswith(".json") else "{}\n" * (size // 3))
+    named = (("toolace", "t.json"), ("xlam", "x.jsonl"), ("xlam", "x.json"))
+    toolace_job, lines_job, list_job = [(source, str(tmp_path / name), None) for source, name in named]
+    jobs = [toolace_job, lines_job, list_job]
+    plan = parallel_stage1.plan_split(jobs, keep_xlam_together=False)
+    (*_, (start, cut)), (_, spec, _, (rest, end)) = plan.head[-1], plan.tail[0]
+    assert plan.head[:2] == [(*toolace_job, None), (*lines_job, None)] and len(plan.tail) == 1
+    assert start == 0 and 0 < cut == rest < 200_000 < end and spec == list_job[1]
+    costs, skip = parallel_stage1.COSTS["improved"], parallel_stage1.SKIP_COST
+    here = costs["toolace"] * 50_000 + costs["xlam"] * (3_000 + cut)
+    there = skip * cut + costs["xlam"] * (200_000 - cut)
+    assert here == pytest.approx(there, rel=1e-3) and here == pytest.approx(plan.load, rel=1e-3)
+    # with augmentation every xLAM row stays in the forked process: the split falls where the sources meet
+    together = parallel_stage1.plan_split(jobs, keep_xlam_together=True)
+    assert together.head == [(*toolace_job, None)] and together.tail == [(*lines_job, None), (*list_job, None)]
+    # faithful ToolACE parsing costs more: the head takes less of the list
+    small = [("toolace", str(tmp_path / "small.json"), None), list_job]
+    cuts = [parallel_stage1.plan_split(small, False, mode).head[-1][3][1] for mode in ("improved", "faithful")]
+    assert cuts[1] < cuts[0]
+    # one input that cannot be cut (JSON lines), or one that must stay whole: one process
+    assert parallel_stage1.plan_split([lines_job], keep_xlam_together=False) is None
+    assert parallel_stage1.plan_split([list_job], keep_xlam_together=True) is None
+    # inputs of unknown size (hub names): split where the sources meet
+    hub = parallel_stage1.plan_split([("toolace", "o/t", None), ("xlam", "o/x", None)], False)
+    assert hub.head == [("toolace", "o/t", None, None)] and hub.tail == [("xlam", "o/x", None, None)]
 
 
-def test_cut_xlam_list_gives_the_same_files_as_one_process(shared_fixtures, tmp_path, monkeypatch):
+def test_split_inside_a_json_list_gives_the_same_files_as_one_process(shared_fixtures, tmp_path, monkeypatch):
     import parallel_stage1
 
     variants = _json_list_variants(tmp_path, shared_fixtures)
     toolace_input = str(shared_fixtures / "toolace" / "sharegpt_func_fixed_rows_0-49.json")
+    xlam_first = str(shared_fixtures / "xlam" / "distilabel_sample_rows.json")
     for name, path in variants.items():
-        inputs = ["--toolace", toolace_input, "--xlam", str(shared_fixtures / "xlam" / "distilabel_sample_rows.json")]
-        inputs += [str(path), "--no-progress", "--log-level", "ERROR"]
+        inputs = ["--toolace", toolace_input, "--xlam", xlam_first, str(path), "--no-progress", "--log-level", "ERROR"]
         serial = tmp_path / f"{name}-serial"
         code = data_process.main([*inputs, "--workers", "1", "--output-dir", str(serial)])
         expected = _stage1_files(serial)
         size = path.stat().st_size
+        jobs = [("toolace", toolace_input, None, None), ("xlam", xlam_first, None, None)]
+        plans = [parallel_stage1.Plan(jobs[:1], [jobs[1], ("xlam", str(path), None, None)], 0.0)]
         for cut in (1, size // 4, size // 2, size - 2):
-            jobs = [
-                ("toolace", toolace_input, None),
-                ("xlam", str(shared_fixtures / "xlam" / "distilabel_sample_rows.json"), None),
-                ("xlam", str(path), None),
-            ]
-            plan = parallel_stage1.Plan(
-                a=[(*jobs[0], None)], b=[(*jobs[1], None), (*jobs[2], (0, cut))], c=[(*jobs[2], (cut, 4 * size))]
-            )
-            monkeypatch.setattr(data_process, "plan_parts", lambda jobs, cut_last_xlam, mode, plan=plan: plan)
-            out = tmp_path / f"{name}-{cut}"
+            last = ("xlam", str(path), None)
+            plans.append(parallel_stage1.Plan([*jobs, (*last, (0, cut))], [(*last, (cut, 4 * size))], 0.0))
+        for k, plan in enumerate(plans):
+            monkeypatch.setattr(data_process, "plan_split", lambda jobs, together, mode, plan=plan: plan)
+            out = tmp_path / f"{name}-{k}"
             assert data_process.main([*inputs, "--workers", "2", "--output-dir", str(out)]) == code
-            assert _stage1_files(out) == expected, (name, cut)
+            assert _stage1_files(out) == expected, (name, plan)
             assert sorted(p.name for p in out.iterdir()) == ["rejections.jsonl", "report.json", "unified.jsonl"]
 
 
