@@ -171,7 +171,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument("--keep", default=None, help="write data here instead of a temporary folder")
     parser.add_argument("--reuse", action="store_true", help="with --keep: reuse the raw files already there")
-    parser.add_argument("--workers", type=int, default=None, help="pass --workers N to stage 1 (default: its own)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="pass --workers N to both stages (default: their own, 2 on 2 CPUs)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="run the stages without progress bars")
     args = parser.parse_args()
 
@@ -222,6 +224,7 @@ def main() -> int:
                 "--log-level",
                 "WARNING",
                 *quiet,
+                *([] if args.workers is None else ["--workers", str(args.workers)]),
             ],
             REPO / "verl" / "examples" / "data_preprocess",
         )
