@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import random
 import sys
 import time
@@ -33,22 +32,23 @@ if str(REPO / "src") not in sys.path:  # the core package, when it is not pip-in
 import augmentation  # noqa: E402
 import toolace  # noqa: E402
 import xlam  # noqa: E402
-from parallel_stage1 import fork_context, plan_split, run_split  # noqa: E402
+from parallel_stage1 import plan_split, run_split  # noqa: E402
 from raw_inputs import InputError, iter_raw_rows  # noqa: E402
-from records import MODES, RawOptions, RecordEncoder, Report, RowRejected, StrictModeError, log  # noqa: E402
+from records import (  # noqa: E402
+    MODES,
+    RawOptions,
+    RecordEncoder,
+    Report,
+    RowRejected,
+    StrictModeError,
+    add_run_flags,
+    fork_context,
+    log,
+    progress,
+)
 
 PAPER_TABLE_1 = {"toolace/single": (10500, 8183), "toolace/multi": (800, 1470), "xlam/xlam": (60000, 60000)}
 LOW_YIELD = 0.01
-
-
-def _progress(iterable, description: str, enabled: bool):
-    if not enabled:
-        return iterable
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, desc=description, unit=" rows", mininterval=0.5, file=sys.stderr)
 
 
 class Stage1:
@@ -76,7 +76,7 @@ class Stage1:
         log.info("reading %s input %s%s", source, spec, f" (all dialogs {group}-turn)" if group else "")
         rows = iter_raw_rows(spec, window)
         try:
-            for raw in _progress(rows, f"{source} {Path(spec).name}", self.progress):
+            for raw in progress(rows, f"{source} {Path(spec).name}", self.progress):
                 entry["rows"] += 1
                 counts.rows_read += 1
                 if raw.error:
@@ -263,16 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=42, help="seed for the augmentation draws")
     parser.add_argument("--strict", action="store_true", help="stop (exit 2) at the first rejected input/row/turn")
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=min(2, os.cpu_count() or 1),
-        help="2: two processes share the inputs (split between inputs or inside the last JSON-list input); "
+    add_run_flags(
+        parser,
+        "2: two processes share the inputs (split between inputs or inside the last JSON-list input); "
         "1: one process; the output is the same",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument(
-        "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="console log level"
     )
     return parser
 

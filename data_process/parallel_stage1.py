@@ -15,14 +15,13 @@ its draws follow one random sequence over all xLAM rows. The split never changes
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from raw_inputs import json_list_size
-from records import Report
+from records import Report, fork_context
 
 # Seconds per MB of input on one core, per mode and source (2-core benchmark machine, bench/bench_data.py), and for
 # decoding JSON-list elements only to count them (the tail's cost for the head's part of a cut file).
@@ -39,13 +38,6 @@ class Plan:
     head: list[tuple]
     tail: list[tuple]
     load: float  # the estimated seconds of the busier process
-
-
-def fork_context():
-    try:
-        return multiprocessing.get_context("fork")
-    except ValueError:  # no fork on this platform
-        return None
 
 
 def _size(spec: str) -> int:

@@ -11,9 +11,12 @@ Accounting units (checked by :meth:`Report.invariant_errors`):
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import os
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -378,3 +381,37 @@ def length_stats(values: list[int]) -> dict[str, float | int | None]:
         "p99": pct(0.99),
         "max": ordered[-1],
     }
+
+
+# --------------------------------------------------------------------------- what both stages' command lines share
+
+
+def add_run_flags(parser: argparse.ArgumentParser, workers_help: str) -> None:
+    """``--workers`` (default: 2 where there are 2 CPUs), ``--no-progress`` and ``--log-level``."""
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help=workers_help)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="console log level"
+    )
+
+
+def progress(iterable, description: str, enabled: bool, total: int | None = None):
+    """A tqdm bar on stderr over ``iterable`` (or a bare bar with ``iterable=None``); ``iterable`` itself when
+    disabled or without tqdm."""
+    if not enabled:
+        return iterable
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, desc=description, unit=" rows", mininterval=0.5, file=sys.stderr, total=total)
+
+
+def fork_context():
+    """The ``fork`` multiprocessing context (workers inherit the parent's state), ``None`` where there is none."""
+    import multiprocessing
+
+    try:
+        return multiprocessing.get_context("fork")
+    except ValueError:
+        return None

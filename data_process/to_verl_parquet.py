@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO / "src") not in sys.path:  # the core package, when it is not pip-installed
     sys.path.insert(0, str(REPO / "src"))
 
-from records import MODES, length_stats, log  # noqa: E402
+from records import MODES, add_run_flags, fork_context, length_stats, log, progress  # noqa: E402
 
 from tool_n1.prompts import TRAINING_TEMPLATE, training_system_prompt  # noqa: E402
 
@@ -514,7 +514,7 @@ def built_batches(tasks, builder: BatchBuilder, workers: int):
     them (:func:`own_share`) and writes them all; at most ``2 * workers`` batches are in flight, so memory stays
     bounded. A forked process hands its table back as an Arrow IPC file that this one memory-maps (in ``/dev/shm``
     where it has room, else the system's temporary folder). The output is the same as with one process."""
-    context = _fork_context() if workers >= 2 and len(tasks) >= 2 else None
+    context = fork_context() if workers >= 2 and len(tasks) >= 2 else None
     if context is None:
         for task in tasks:
             yield task, builder(task)
@@ -559,20 +559,11 @@ def _memory_folder(room: int = SHM_ROOM) -> str | None:
     return None
 
 
-def _fork_context():
-    import multiprocessing
-
-    try:
-        return multiprocessing.get_context("fork")
-    except ValueError:  # no fork on this platform: build in this process
-        return None
-
-
 def write_splits(splits, writers, opts, stats, builder) -> None:
     """Write the records of each ``(split, positions)`` (in that order) to ``writers[split]``, one row group per
     ``BATCH_ROWS`` records, building the batches with ``opts.workers`` processes."""
     tasks = [task for split, positions in splits for task in batch_tasks(split, positions)]
-    progress = _progress(None, "parquet", opts.progress, total=sum(len(positions) for _, positions in splits))
+    bar = progress(None, "parquet", opts.progress, total=sum(len(positions) for _, positions in splits))
     for (split, _, batch), result in built_batches(tasks, builder, opts.workers):
         for key, reason in result["rejected"].items():
             stats["rejected"][key] = reason
@@ -584,20 +575,10 @@ def write_splits(splits, writers, opts, stats, builder) -> None:
         if table is not None and table.num_rows:
             writers[split].write_table(table)
             stats["rows"][split] += table.num_rows
-        if progress is not None:
-            progress.update(len(batch))
-    if progress is not None:
-        progress.close()
-
-
-def _progress(iterable, description: str, enabled: bool, total: int | None = None):
-    if not enabled:
-        return iterable
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, desc=description, unit=" rows", mininterval=0.5, file=sys.stderr, total=total)
+        if bar is not None:
+            bar.update(len(batch))
+    if bar is not None:
+        bar.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -681,16 +662,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=4096,
         help="with --tokenizer: drop prompts longer than this many tokens (verl's filter)",
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=min(2, os.cpu_count() or 1),
-        help="processes that build the parquet row groups: this one and N-1 forked ones (1: all here); "
+    add_run_flags(
+        parser,
+        "processes that build the parquet row groups: this one and N-1 forked ones (1: all here); "
         "the output is the same",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument(
-        "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="console log level"
     )
     return parser
 
