@@ -3,9 +3,13 @@
 import hashlib
 import json
 
+import arrow_batches
+import parallel_stage2
 import pytest
 import to_verl_parquet
-from to_verl_parquet import build_prompt, split_positions
+import verl_rows
+from to_verl_parquet import split_positions
+from verl_rows import build_prompt
 
 import data_process
 from tests.test_prompts import TOY_TOOL as GET_WEATHER  # the reference's toy tool, behind its test vectors
@@ -235,7 +239,7 @@ def test_parquet_equals_the_original_row_by_row_construction(shared_fixtures, tm
     opts = stage2_options(mode)
     lines = (tmp_path / "unified" / "unified.jsonl").read_bytes().splitlines(keepends=True)
     train, test, _ = split_positions(len(lines), opts.seed, opts.train_ratio, opts.split_remainder)
-    schema = to_verl_parquet.parquet_schema(opts.provenance)
+    schema = arrow_batches.parquet_schema(opts.provenance)
     for split, positions in (("train", train), ("test", test)):
         rows = [
             original_row(lines[p], opts, split, p if opts.index == "global" else k) for k, p in enumerate(positions)
@@ -273,13 +277,13 @@ def test_fast_rows_equal_reference_rows(shared_fixtures, tmp_path, mode):
     make_parquet(tmp_path, shared_fixtures, mode)
     opts = stage2_options(mode)
     lines = (tmp_path / "unified" / "unified.jsonl").read_bytes().splitlines(keepends=True)
-    builder = to_verl_parquet.RowBuilder(opts)
+    builder = verl_rows.RowBuilder(opts)
     fast = 0
     for line in [*lines, *(text.encode() + b"\n" for text in odd_lines())]:
         row = builder.fast_row(line)
         if row is not None:
             fast += 1
-            assert row == to_verl_parquet.reference_row(line, opts)
+            assert row == verl_rows.reference_row(line, opts)
     assert fast >= len(lines)  # every line stage 1 writes takes the fast path
 
 
@@ -316,19 +320,19 @@ def test_lone_surrogate_record_is_rejected_not_fatal(tmp_path):
 def test_string_and_int_arrays_equal_pyarrow_conversion():
     pa = pytest.importorskip("pyarrow")
     for values in ([], [""], ["a", "", "bc"], ["caf\u00e9", "x", "\U0001f600 ok", ""], ["ascii only"] * 5):
-        built = to_verl_parquet.string_array(values)
+        built = arrow_batches.string_array(values)
         assert built.equals(pa.array(values, pa.string())) and built.to_pylist() == values
     for code, kind in (("i", pa.int32()), ("q", pa.int64())):
         values = [0, 5, -3, 2**31 - 1] if code == "i" else [0, 2**40, -(2**63)]
-        assert to_verl_parquet.int_array(values, code).equals(pa.array(values, kind))
+        assert arrow_batches.int_array(values, code).equals(pa.array(values, kind))
     with pytest.raises(UnicodeEncodeError):
-        to_verl_parquet.string_array(["lone \ud800"])
+        arrow_batches.string_array(["lone \ud800"])
 
 
 def test_line_spans_skip_blank_lines_and_keep_a_last_line_without_newline(tmp_path):
     path = tmp_path / "u.jsonl"
     path.write_bytes(b'{"a": 1}\n\n  \t\n{"b": 22}\r\n \x0c\n {"c": 3}')
-    offsets, lengths = to_verl_parquet.line_spans(path)
+    offsets, lengths = arrow_batches.line_spans(path)
     data = path.read_bytes()
     assert [data[o : o + n] for o, n in zip(offsets, lengths, strict=True)] == [
         b'{"a": 1}\n',
@@ -336,7 +340,7 @@ def test_line_spans_skip_blank_lines_and_keep_a_last_line_without_newline(tmp_pa
         b' {"c": 3}',
     ]
     (tmp_path / "empty.jsonl").write_bytes(b"")
-    assert to_verl_parquet.line_spans(tmp_path / "empty.jsonl") == ([], [])
+    assert arrow_batches.line_spans(tmp_path / "empty.jsonl") == ([], [])
 
 
 @pytest.mark.parametrize("mode", ["faithful", "improved"])
@@ -355,9 +359,9 @@ def test_parallel_build_writes_the_same_parquet(shared_fixtures, tmp_path, mode,
 
 
 def test_own_share_balances_building_against_writing():
-    assert to_verl_parquet.own_share(2) == pytest.approx(0.4)
-    assert to_verl_parquet.own_share(3) == pytest.approx(0.2)
-    assert to_verl_parquet.own_share(8) == 0.0  # enough forked processes: this one only writes
+    assert parallel_stage2.own_share(2) == pytest.approx(0.4)
+    assert parallel_stage2.own_share(3) == pytest.approx(0.2)
+    assert parallel_stage2.own_share(8) == 0.0  # enough forked processes: this one only writes
 
 
 def test_worker_files_go_to_dev_shm_only_when_it_has_room():
@@ -365,5 +369,5 @@ def test_worker_files_go_to_dev_shm_only_when_it_has_room():
 
     if not (os.access("/dev/shm", os.W_OK)):
         pytest.skip("no writable /dev/shm here")
-    assert to_verl_parquet._memory_folder(room=1) == "/dev/shm"
-    assert to_verl_parquet._memory_folder(room=1 << 62) is None  # e.g. a container's 64 MB /dev/shm: use /tmp
+    assert parallel_stage2._memory_folder(room=1) == "/dev/shm"
+    assert parallel_stage2._memory_folder(room=1 << 62) is None  # e.g. a container's 64 MB /dev/shm: use /tmp
