@@ -312,7 +312,6 @@ def score(rows: list[Row], outputs: dict[str, str], paper_era: bool = False) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="ACEBench language folder (data_all/data_en or data_zh)")
-    parser.add_argument("--output", required=True, help="output folder: raw.jsonl (generations) and report.json")
     parser.add_argument(
         "--answers",
         choices=["current", "paper-era"],
@@ -321,16 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--changes", help="changes_since_e6db74b.jsonl (needed for --answers paper-era)")
     parser.add_argument("--categories", nargs="+", choices=CATEGORIES, default=CATEGORIES, help="subset to run")
-    parser.add_argument(
-        "--prompt",
-        choices=["training", "bfcl"],
-        default="training",
-        help="system prompt: RL training prompt (default) or the original BFCL-handler prompt",
-    )
-    parser.add_argument("--predictions", help="score this raw-output JSONL ({id, output} lines) instead of generating")
-    parser.add_argument("--echo", action="store_true", help="score ground-truth replies (ceiling; no server)")
-    parser.add_argument("--limit", type=int, help="only the first N rows of each category (smoke runs)")
-    openai_generate.add_cli_flags(parser)
+    openai_generate.add_benchmark_flags(parser, limit_help="only the first N rows of each category (smoke runs)")
     args = parser.parse_args(argv)
     paper_era = args.answers == "paper-era"
     if paper_era and not args.changes:
@@ -343,14 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for c in args.categories for r in [x for x in rows if x.category == c][: args.limit]]
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    if args.echo:
-        outputs, model = echo_outputs(rows), "ground-truth echo"
-    elif args.predictions:
-        outputs, model = openai_generate.read_outputs(args.predictions), f"predictions {args.predictions}"
-    else:
-        config = openai_generate.config_from_args(args)
-        items = [(r.id, messages_for(r, args.prompt)) for r in rows]
-        outputs, model = openai_generate.generate(items, config, out / "raw.jsonl"), args.model
+    outputs, model = openai_generate.benchmark_outputs(
+        args, lambda: [(r.id, messages_for(r, args.prompt)) for r in rows], lambda: echo_outputs(rows)
+    )
     report = score(rows, outputs, paper_era)
     version = (
         "paper-era (e6db74b answers + whitespace-deleting decoder)"

@@ -353,17 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="level-1-api.json (official) or apibank_l1.json (Hammer)")
     parser.add_argument("--dialogues", help="official dialogue folder (default: level-1-given-desc beside --data)")
-    parser.add_argument("--output", required=True, help="output folder: raw.jsonl (generations) and report.json")
-    parser.add_argument(
-        "--prompt",
-        choices=["training", "bfcl"],
-        default="training",
-        help="system prompt: RL training prompt (default) or the original BFCL-handler prompt",
-    )
-    parser.add_argument("--predictions", help="score this raw-output JSONL ({id, output} lines) instead of generating")
-    parser.add_argument("--echo", action="store_true", help="score ground-truth replies (ceiling; no server)")
-    parser.add_argument("--limit", type=int, help="only the first N samples (smoke runs)")
-    openai_generate.add_cli_flags(parser)
+    openai_generate.add_benchmark_flags(parser, limit_help="only the first N samples (smoke runs)")
     args = parser.parse_args(argv)
     try:
         samples = load(args.data, args.dialogues)
@@ -372,14 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     samples = samples[: args.limit] if args.limit else samples
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    if args.echo:
-        outputs, model = echo_outputs(samples), "ground-truth echo"
-    elif args.predictions:
-        outputs, model = openai_generate.read_outputs(args.predictions), f"predictions {args.predictions}"
-    else:
-        config = openai_generate.config_from_args(args)
-        items = [(s.id, messages_for(s, args.prompt)) for s in samples]
-        outputs, model = openai_generate.generate(items, config, out / "raw.jsonl"), args.model
+    outputs, model = openai_generate.benchmark_outputs(
+        args, lambda: [(s.id, messages_for(s, args.prompt)) for s in samples], lambda: echo_outputs(samples)
+    )
     report = score(samples, outputs)
     report.update({"model": model, "data": str(args.data), "prompt": args.prompt})
     (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -10,6 +10,9 @@ no ``openai`` package. Features:
   connection errors, timeouts, HTTP 408/409/429/5xx (``Retry-After`` honoured) and malformed bodies;
 * a resumable JSON-lines file of raw outputs, one ``{"id", "output"}`` line per finished item, appended as results
   arrive: a rerun skips the ids already there (failed items are not written, so they are retried next time).
+* the command-line flags of the evaluators (:func:`add_cli_flags`; API-Bank and ACEBench add
+  :func:`add_benchmark_flags`) and their choice of outputs: echo, saved predictions or generation
+  (:func:`benchmark_outputs`).
 
 The API key is read from an environment variable (``api_key_env``) and never written anywhere.
 """
@@ -22,7 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +175,35 @@ def add_cli_flags(parser: Any) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight at most (default 8)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
     parser.add_argument("--retries", type=int, default=3, help="retries per request (default 3)")
+
+
+def add_benchmark_flags(parser: Any, *, limit_help: str) -> None:
+    """The flags of the API-Bank and ACEBench command lines (output folder, prompt, output source), then
+    :func:`add_cli_flags`; ``limit_help`` says what ``--limit`` counts."""
+    parser.add_argument("--output", required=True, help="output folder: raw.jsonl (generations) and report.json")
+    parser.add_argument("--prompt", choices=["training", "bfcl"], default="training",
+                        help="system prompt: RL training prompt (default) or the original BFCL-handler "
+                        "prompt")  # fmt: skip
+    parser.add_argument("--predictions", help="score this raw-output JSONL ({id, output} lines) instead of generating")
+    parser.add_argument("--echo", action="store_true", help="score ground-truth replies (ceiling; no server)")
+    parser.add_argument("--limit", type=int, help=limit_help)
+    add_cli_flags(parser)
+
+
+def benchmark_outputs(
+    args: Any,
+    items: Callable[[], Iterable[tuple[str, list[dict[str, Any]]]]],
+    echo: Callable[[], dict[str, str]],
+) -> tuple[dict[str, str], str]:
+    """``({id: raw output}, model label)`` for the flags of :func:`add_benchmark_flags`: ground-truth replies
+    (``echo()``) with ``--echo``, else the ``--predictions`` file, else generation of ``items()`` into
+    ``<--output>/raw.jsonl`` (resumable)."""
+    if args.echo:
+        return echo(), "ground-truth echo"
+    if args.predictions:
+        return read_outputs(args.predictions), f"predictions {args.predictions}"
+    config = config_from_args(args)
+    return generate(items(), config, Path(args.output) / "raw.jsonl"), args.model
 
 
 def config_from_args(args: Any) -> GenerationConfig:
