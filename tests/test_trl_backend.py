@@ -1,7 +1,9 @@
 """The single-machine GRPO backend (``verl/train_trl.py``): config mapping, a real tiny GRPO run, resume.
 
 Runs in the RL environment (``.venv/rl``: trl, torch CPU). ``verl/train_trl.py`` is loaded by path: the repository
-root must never be on ``sys.path`` (our ``verl/`` folder would shadow the installed verl).
+root must never be on ``sys.path`` (our ``verl/`` folder would shadow the installed verl). Loading it puts ``verl/``
+itself on ``sys.path`` for the ``trl_*.py`` modules beside it; ``load_config``, ``grpo_config_kwargs``,
+``ConfigError`` and ``ToolN1Reward`` are reached through it, module state (``DEFAULT_CONFIG``) in ``trl_recipe``.
 """
 
 from __future__ import annotations
@@ -70,8 +72,10 @@ def test_paper_values_map_to_grpo_config(trl_backend):
 
 
 def test_fallback_equals_the_recipe_file(trl_backend, monkeypatch, tmp_path):
+    import trl_recipe  # verl/trl_recipe.py: on sys.path once train_trl.py is loaded; load_config reads it there
+
     with_file = mapped(trl_backend)
-    monkeypatch.setattr(trl_backend, "DEFAULT_CONFIG", tmp_path / "absent.yaml")
+    monkeypatch.setattr(trl_recipe, "DEFAULT_CONFIG", tmp_path / "absent.yaml")
     values, _ = trl_backend.load_config(None, [])
     assert values["_source"].startswith("built-in")
     assert mapped(trl_backend) == with_file
@@ -134,7 +138,9 @@ def test_overrides(trl_backend, tmp_path):
 
 
 def test_ablation_file_merges(trl_backend):
-    if not (trl_backend.ABLATION_DIR / "lexico.yaml").is_file():
+    import trl_recipe
+
+    if not (trl_recipe.ABLATION_DIR / "lexico.yaml").is_file():
         pytest.skip("verl/config/ablation/lexico.yaml not present")
     _, plan = mapped(trl_backend, ["+ablation=lexico"])
     assert plan["reward_kwargs"]["variant"] == "lexico"

@@ -1,0 +1,167 @@
+"""The verl recipe as flat dotted values: built-in defaults, the config file, ``+ablation=`` files, CLI overrides.
+
+Used by ``train_trl.py`` (the single-machine TRL backend): :func:`load_config` reads ``config/tool_n1_grpo.yaml``
+(or :data:`DEFAULTS`, the paper's values, when the file is absent) the way Hydra would, flattened to verl's dotted
+names (``actor_rollout_ref.rollout.n``); ``trl_grpo_config.py`` turns the result into ``GRPOConfig`` arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CONFIG = HERE / "config" / "tool_n1_grpo.yaml"
+ABLATION_DIR = HERE / "config" / "ablation"
+REWARD_KWARGS = "reward.custom_reward_function.reward_kwargs"
+
+#: The recipe's values, used when the verl config is absent (and for keys it leaves to verl's ``ppo_trainer``).
+#: Paper Table 6 / launch script (``shared/reference/original_behaviour.md`` §4.2), verl defaults (§4.3).
+DEFAULTS: dict[str, Any] = {
+    "data.train_batch_size": 1024,
+    "data.max_prompt_length": 4096,
+    "data.max_response_length": 8192,
+    "data.filter_overlong_prompts": True,
+    "data.shuffle": True,
+    "data.seed": None,
+    "data.train_max_samples": -1,
+    "data.val_max_samples": -1,
+    "algorithm.adv_estimator": "grpo",
+    "algorithm.norm_adv_by_std_in_grpo": True,
+    "actor_rollout_ref.model.enable_gradient_checkpointing": True,
+    "actor_rollout_ref.rollout.n": 5,
+    "actor_rollout_ref.rollout.temperature": 0.7,
+    "actor_rollout_ref.rollout.top_p": 1.0,
+    "actor_rollout_ref.rollout.top_k": -1,
+    "actor_rollout_ref.actor.optim.lr": 1e-6,
+    "actor_rollout_ref.actor.optim.weight_decay": 0.01,
+    "actor_rollout_ref.actor.optim.betas": [0.9, 0.999],
+    "actor_rollout_ref.actor.optim.lr_warmup_steps": -1,
+    "actor_rollout_ref.actor.optim.lr_warmup_steps_ratio": 0.0,
+    "actor_rollout_ref.actor.ppo_mini_batch_size": 256,
+    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": None,
+    "actor_rollout_ref.actor.ppo_epochs": 1,
+    "actor_rollout_ref.actor.clip_ratio": 0.2,
+    "actor_rollout_ref.actor.clip_ratio_low": None,
+    "actor_rollout_ref.actor.clip_ratio_high": None,
+    "actor_rollout_ref.actor.grad_clip": 1.0,
+    "actor_rollout_ref.actor.loss_agg_mode": "token-mean",
+    "actor_rollout_ref.actor.use_kl_loss": True,
+    "actor_rollout_ref.actor.kl_loss_coef": 0.001,
+    "actor_rollout_ref.actor.kl_loss_type": "low_var_kl",
+    "actor_rollout_ref.actor.entropy_coeff": 0.0,
+    f"{REWARD_KWARGS}.mode": "faithful",
+    f"{REWARD_KWARGS}.variant": None,
+    "trainer.total_epochs": 7,
+    "trainer.total_training_steps": None,
+    "trainer.save_freq": 10,
+    "trainer.test_freq": 10,
+    "trainer.val_before_train": False,
+    "trainer.logger": ["console"],
+    "trainer.project_name": "tool_n1",
+    "trainer.experiment_name": "qwen2.5_7b_grpo",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration this backend cannot run (message says which key and why)."""
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> ``{"a.b.c": leaf}`` (lists are leaves)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        tree = yaml.safe_load(handle) or {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: not a mapping")
+    tree.pop("defaults", None)
+    tree.pop("hydra", None)
+    return flatten(tree)
+
+
+def parse_value(text: str) -> Any:
+    """CLI value -> Python: JSON (numbers incl. ``1e-6``, lists, ``true``, ``null``), ``None``/``True``, or text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    lowered = text.strip().lower()
+    if lowered in ("none", "null", "~"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    return text
+
+
+def load_config(config: str | Path | None, overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(flat verl-style values, TRL pass-through fields). ``config`` None = the recipe file if present, else DEFAULTS.
+
+    Order: :data:`DEFAULTS` < config file < ``+ablation=<name>`` files < ``key=value`` overrides (in command order).
+    """
+    values = dict(DEFAULTS)
+    source = "built-in defaults (paper Table 6)"
+    path = Path(config) if config is not None else DEFAULT_CONFIG
+    if path.is_file():
+        values.update(_read_yaml(path))
+        source = str(path)
+    elif config is not None:
+        raise ConfigError(f"--config {config}: no such file")
+    known = set(values)
+    trl_fields: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value (e.g. actor_rollout_ref.rollout.n=4)")
+        key, raw = item.split("=", 1)
+        key = key.strip().lstrip("+")
+        if key == "ablation":
+            ablation = ABLATION_DIR / f"{raw}.yaml"
+            if not ablation.is_file():
+                choices = sorted(p.stem for p in ABLATION_DIR.glob("*.yaml")) if ABLATION_DIR.is_dir() else []
+                raise ConfigError(f"+ablation={raw}: no {ablation} (available: {', '.join(choices) or 'none'})")
+            delta = _read_yaml(ablation)
+            values.update(delta)
+            known.update(delta)
+            continue
+        value = parse_value(raw)
+        if key.startswith("trl."):
+            trl_fields[key[4:]] = value
+        elif key in known or key.startswith(REWARD_KWARGS + "."):
+            values[key] = value
+        else:
+            close = [k for k in sorted(known) if k.rsplit(".", 1)[-1] == key.rsplit(".", 1)[-1]]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(f"unknown config key {key!r}{hint}; GRPOConfig fields go as trl.<field>=value")
+    values["_source"] = source
+    return values, trl_fields
+
+
+def reward_kwargs(values: dict[str, Any]) -> dict[str, Any]:
+    """``reward.custom_reward_function.reward_kwargs.*`` -> keyword arguments of ``compute_score``."""
+    prefix = REWARD_KWARGS + "."
+    kwargs = {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
+    if values.get(REWARD_KWARGS) not in (None, {}):  # an explicit empty mapping flattens to the bare key
+        raise ConfigError(f"{REWARD_KWARGS} must be a mapping")
+    return kwargs
+
+
+#: Every key that ``trl_grpo_config.grpo_config_kwargs`` reads (others in the file are reported as ignored).
+def _used_keys() -> set[str]:
+    return set(DEFAULTS)
+
+
+def ignored_keys(values: dict[str, Any]) -> list[str]:
+    used = _used_keys()
+    return sorted(k for k in values if k not in used and not k.startswith(REWARD_KWARGS) and not k.startswith("_"))
