@@ -29,15 +29,36 @@ def first_human_turn(record: dict[str, Any]) -> str | None:
     return None
 
 
-def load_samples(path: str, ids: set[str] | None, limit: int | None) -> tuple[list[dict[str, Any]], Counter[str]]:
-    """Selected samples (key, source id, query, tools, answer, …) and counts of the records skipped, by reason.
+def sample_fields(record: dict[str, Any]) -> tuple[str, list, list] | None:
+    """(query, tools, answer) of a record that can be a sample, else ``None``."""
+    query, tools, answer = first_human_turn(record), record.get("tools"), record.get("answer")
+    if query is None or not isinstance(tools, list) or not isinstance(answer, list):
+        return None
+    return query, tools, answer
 
-    The key is a unique-id field of the record when it has one (``uid``, ``record_id``, …), else the sha256 of its
-    canonical id/query/tools/answer; a key seen again gets ``#2``, ``#3``… so duplicate records stay distinct samples.
-    """
+
+class SampleKeys:
+    """The key of each sample, in file order: a unique-id field of the record when it has one (``uid``,
+    ``record_id``, …), else the sha256 of its canonical id/query/tools/answer; a key seen again gets ``#2``, ``#3``…
+    so duplicate records stay distinct samples. The verl data stage uses the same keys to select records."""
+
+    def __init__(self):
+        self.seen: Counter[str] = Counter()
+
+    def __call__(self, record: dict[str, Any], query: str, tools: list, answer: list) -> str:
+        field = next((f for f in KEY_FIELDS if isinstance(record.get(f), (str, int))), None)
+        content = {"id": record.get("id"), "query": query, "tools": tools, "answer": answer}
+        key = f"{field}:{record[field]}" if field else f"sha:{canonical_sha(content)[:20]}"
+        self.seen[key] += 1
+        return f"{key}#{self.seen[key]}" if self.seen[key] > 1 else key
+
+
+def load_samples(path: str, ids: set[str] | None, limit: int | None) -> tuple[list[dict[str, Any]], Counter[str]]:
+    """Selected samples (key, source id, query, tools, answer, …) and counts of the records skipped, by reason
+    (keys: :class:`SampleKeys`)."""
     samples: list[dict[str, Any]] = []
     skipped: Counter[str] = Counter()
-    seen: Counter[str] = Counter()
+    keys = SampleKeys()
     with open(path, encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, 1):
             if limit is not None and len(samples) >= limit:
@@ -52,19 +73,14 @@ def load_samples(path: str, ids: set[str] | None, limit: int | None) -> tuple[li
             if not isinstance(record, dict) or (ids is not None and record.get("id") not in ids):
                 skipped["not_selected"] += 1
                 continue
-            query, tools, answer = first_human_turn(record), record.get("tools"), record.get("answer")
-            if query is None or not isinstance(tools, list) or not isinstance(answer, list):
+            fields = sample_fields(record)
+            if fields is None:
                 skipped["invalid_record"] += 1
                 continue
-            field = next((f for f in KEY_FIELDS if isinstance(record.get(f), (str, int))), None)
-            content = {"id": record.get("id"), "query": query, "tools": tools, "answer": answer}
-            key = f"{field}:{record[field]}" if field else f"sha:{canonical_sha(content)[:20]}"
-            seen[key] += 1
-            if seen[key] > 1:
-                key = f"{key}#{seen[key]}"
+            query, tools, answer = fields
             samples.append(
                 {
-                    "key": key,
+                    "key": keys(record, *fields),
                     "source_id": record.get("id"),
                     "line": line_no,
                     "query": query,

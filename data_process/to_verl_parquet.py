@@ -30,6 +30,7 @@ if str(REPO / "src") not in sys.path:  # the core package, when it is not pip-in
 
 from arrow_batches import BatchBuilder, TokenCounter, line_spans, parquet_schema  # noqa: E402
 from parallel_stage2 import built_batches  # noqa: E402
+from record_selection import SelectionError, keep_sources, load_keys, positions_with_keys  # noqa: E402
 from records import MODES, add_run_flags, length_stats, log, progress  # noqa: E402
 
 PRESETS = {
@@ -94,6 +95,32 @@ def write_splits(splits, writers, opts, stats, builder) -> None:
             bar.update(len(batch))
     if bar is not None:
         bar.close()
+
+
+def select_and_split(source: Path, spans, args) -> tuple[list[int], list[int], int, dict[str, Any]]:
+    """The train and test positions (after ``--keys`` and ``--train-sources``), the split's dropped count and what
+    the selection did (for the report). Raises :class:`SelectionError` when nothing is left to write."""
+    selection: dict[str, Any] = {}
+    positions = None
+    if args.keys:
+        wanted = load_keys(args.keys, args.keys_subset)
+        positions, missing = positions_with_keys(source, spans, wanted)
+        selection.update(keys_file=args.keys, keys_subset=args.keys_subset, keys_wanted=len(wanted))
+        selection.update(records_selected=len(positions), keys_not_found=len(missing), examples_not_found=missing[:5])
+        if not positions:
+            raise SelectionError(f"no record of {source} has a key listed in {args.keys} (another unified file?)")
+        if missing:
+            log.warning("%d of %d keys are not in %s (e.g. %s)", len(missing), len(wanted), source, missing[0])
+    count = len(spans[0]) if positions is None else len(positions)
+    train, test, dropped = split_positions(count, args.seed, args.train_ratio, args.split_remainder)
+    if positions is not None:
+        train, test = [positions[k] for k in train], [positions[k] for k in test]
+    if args.train_sources:
+        train, left_out = keep_sources(source, spans, train, args.train_sources)
+        selection.update(train_sources=args.train_sources, train_left_out_by_source=left_out)
+        if not train:
+            raise SelectionError(f"no training record of {source} comes from {args.train_sources}")
+    return train, test, dropped, selection
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +204,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=4096,
         help="with --tokenizer: drop prompts longer than this many tokens (verl's filter)",
     )
+    selection = parser.add_argument_group("record selection, for the data ablations (default: every record)")
+    selection.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="only records with these distillation keys: a JSON list, or tool_sft_manifest.json of "
+        "LLaMA-Factory/data_process.py with --keys-subset",
+    )
+    selection.add_argument(
+        "--keys-subset",
+        metavar="NAME",
+        help="with an SFT manifest: tool_sft_reason_100 (the distilled subset, Table 3 RL 100%%) or rl_rest_50 "
+        "(the half not used for SFT)",
+    )
+    selection.add_argument(
+        "--train-sources",
+        nargs="+",
+        choices=("toolace", "xlam"),
+        help="train.parquet keeps only records of these sources; test.parquet stays whole (Table 5)",
+    )
     add_run_flags(
         parser,
         "processes that build the parquet row groups: this one and N-1 forked ones (1: all here); "
@@ -196,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     if not source.is_file():
         log.error("input not found: %s (run data_process.py first)", source)
         return 1
+    if args.keys_subset and not args.keys:
+        log.error("--keys-subset needs --keys")
+        return 2
     if not 0.0 <= args.train_ratio <= 1.0:
         log.error("--train-ratio must be between 0 and 1 (0: everything in test.parquet, e.g. a held-out set)")
         return 2
@@ -212,7 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     if not offsets:
         log.error("%s is empty: no records to split", source)
         return 1
-    train, test, dropped = split_positions(len(offsets), args.seed, args.train_ratio, args.split_remainder)
+    try:
+        train, test, dropped, selection = select_and_split(source, spans, args)
+    except SelectionError as exc:
+        log.error("%s", exc)
+        return 1
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     stats: dict[str, Any] = {
@@ -242,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "input": str(source),
         "records_read": len(offsets),
         "split": {"train": len(train), "test": len(test), "dropped_by_split": dropped, "seed": args.seed},
+        "selection": selection or None,
         "rows_written": stats["rows"],
         "records_rejected": stats["rejected"],
         "overlong_filtered": stats["overlong_filtered"] if counter else None,

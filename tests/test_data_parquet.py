@@ -371,3 +371,55 @@ def test_worker_files_go_to_dev_shm_only_when_it_has_room():
         pytest.skip("no writable /dev/shm here")
     assert parallel_stage2._memory_folder(room=1) == "/dev/shm"
     assert parallel_stage2._memory_folder(room=1 << 62) is None  # e.g. a container's 64 MB /dev/shm: use /tmp
+
+
+# --------------------------------------------------------------------------- record selection (data ablations)
+
+
+def _origins(path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    return [row["origin"] for row in pq.read_table(path).column("extra_info").to_pylist()]
+
+
+def test_train_sources_restrict_train_and_keep_test_whole(shared_fixtures, tmp_path):
+    full, _ = make_parquet(tmp_path / "full", shared_fixtures, "improved")
+    full_train = _origins(full / "train.parquet")
+    for source, other in (("toolace", "xlam"), ("xlam", "toolace")):
+        out, report = make_parquet(tmp_path / source, shared_fixtures, "improved", "--train-sources", source)
+        kept = _origins(out / "train.parquet")
+        assert kept and kept == [origin for origin in full_train if f"/{source}/" in origin]  # fixture folders
+        assert _origins(out / "test.parquet") == _origins(full / "test.parquet")
+        assert report["selection"]["train_left_out_by_source"] == {other: len(full_train) - len(kept)}
+
+
+def test_keys_from_an_sft_manifest_select_the_distilled_records(shared_fixtures, tmp_path):
+    import distill_samples
+
+    full, _ = make_parquet(tmp_path / "full", shared_fixtures, "improved")
+    unified = tmp_path / "full" / "unified" / "unified.jsonl"
+    samples, _ = distill_samples.load_samples(str(unified), None, None)
+    chosen = samples[1::7]  # the keys the SFT manifest would list
+    lines = unified.read_text().splitlines()
+    expected = sorted(json.loads(lines[sample["line"] - 1])["origin"] for sample in chosen)
+    manifest = tmp_path / "tool_sft_manifest.json"
+    keys = [sample["key"] for sample in chosen]
+    manifest.write_text(json.dumps({"subsets": {"rl_rest_50": {"rows": len(keys), "keys": [*keys, "sha:missing"]}}}))
+    argv = ["--input", str(unified), "--no-progress", "--log-level", "ERROR", "--keys", str(manifest)]
+    out = tmp_path / "subset"
+    assert (
+        to_verl_parquet.main([*argv, "--keys-subset", "rl_rest_50", "--train-ratio", "1", "--output-dir", str(out)])
+        == 0
+    )
+    assert sorted(_origins(out / "train.parquet")) == expected and _origins(out / "test.parquet") == []
+    report = json.loads((out / "parquet_report.json").read_text())
+    assert report["selection"]["records_selected"] == len(chosen) and report["selection"]["keys_not_found"] == 1
+    # the same keys as a plain list, and the errors
+    (tmp_path / "keys.json").write_text(json.dumps(keys))
+    plain = tmp_path / "plain"
+    argv_plain = [a if a != str(manifest) else str(tmp_path / "keys.json") for a in argv]
+    assert to_verl_parquet.main([*argv_plain, "--train-ratio", "1", "--output-dir", str(plain)]) == 0
+    assert sorted(_origins(plain / "train.parquet")) == expected
+    assert to_verl_parquet.main([*argv, "--keys-subset", "nope", "--output-dir", str(tmp_path / "e1")]) == 1
+    assert to_verl_parquet.main([*argv, "--output-dir", str(tmp_path / "e2")]) == 1  # a manifest needs a subset
+    no_keys = ["--input", str(unified), "--keys-subset", "rl_rest_50", "--output-dir", str(tmp_path / "e3")]
+    assert to_verl_parquet.main(no_keys) == 2
