@@ -54,8 +54,8 @@ LOW_YIELD = 0.01
 class Stage1:
     """Streams every input through its source processor into ``unified.jsonl``, counting everything."""
 
-    def __init__(self, options: RawOptions, report: Report, output, progress: bool):
-        self.options, self.report, self.output, self.progress = options, report, output, progress
+    def __init__(self, options: RawOptions, report: Report, output, bar_line: int | None):
+        self.options, self.report, self.output, self.bar_line = options, report, output, bar_line
         self.augment_rng = random.Random(f"{options.seed}:augment")
         self.unreadable_inputs = 0
         self.encoder = RecordEncoder()
@@ -76,7 +76,8 @@ class Stage1:
         log.info("reading %s input %s%s", source, spec, f" (all dialogs {group}-turn)" if group else "")
         rows = iter_raw_rows(spec, window)
         try:
-            for raw in progress(rows, f"{source} {Path(spec).name}", self.progress):
+            bar_enabled, description = self.bar_line is not None, f"{source} {Path(spec).name}"
+            for raw in progress(rows, description, bar_enabled, position=self.bar_line):
                 entry["rows"] += 1
                 counts.rows_read += 1
                 if raw.error:
@@ -132,14 +133,14 @@ class Stage1:
             self.write(extra, "xlam", origin + "/irrelevance")
 
 
-def run_jobs(jobs, options, output_dir: Path, progress: bool, strict=False, part: str = "") -> tuple[Report, int]:
+def run_jobs(jobs, options, output_dir: Path, bar_line: int | None, strict=False, part="") -> tuple[Report, int]:
     """Run ``(source, input, group[, window])`` jobs in order into ``unified.jsonl`` / ``rejections.jsonl`` of
     ``output_dir`` (``unified{part}.jsonl`` ... when ``part`` is given); returns the report and the number of
     unreadable inputs."""
     report = Report(output_dir / f"rejections{part}.jsonl", strict=strict)
     try:
         with open(output_dir / f"unified{part}.jsonl", "w", encoding="utf-8", buffering=1 << 20) as output:
-            stage = Stage1(options, report, output, progress)
+            stage = Stage1(options, report, output, bar_line)
             for source, spec, group, *window in jobs:
                 stage.run_input(source, spec, group, *window)
     finally:
@@ -299,13 +300,14 @@ def main(argv: list[str] | None = None) -> int:
     jobs += [("toolace", spec, "multi") for spec in args.toolace_multi]
     jobs += [("xlam", spec, None) for spec in args.xlam]
     try:
+        bar_line = None if args.no_progress else 0  # progress bars on the console's first line (None: none)
         augmented = options.irrelevance_rate > 0 or options.mask_rate > 0  # draws follow one sequence over xLAM
         parallel = args.workers >= 2 and not args.strict and fork_context() is not None
         plan = plan_split(jobs, augmented, options.mode) if parallel else None
         if plan is not None:
-            report, unreadable = run_split(plan, run_jobs, options, output_dir, not args.no_progress)
+            report, unreadable = run_split(plan, run_jobs, options, output_dir, bar_line)
         else:
-            report, unreadable = run_jobs(jobs, options, output_dir, not args.no_progress, strict=args.strict)
+            report, unreadable = run_jobs(jobs, options, output_dir, bar_line, strict=args.strict)
     except StrictModeError as exc:
         log.error("--strict: stopping at the first rejection: %s", exc)
         return 2

@@ -85,21 +85,23 @@ def plan_split(jobs: list[tuple], keep_xlam_together: bool, mode: str = "improve
     return best if best.load < total else None
 
 
-def _run_tail(connection, plan: Plan, run_jobs, options, output_dir, progress) -> None:
-    report, unreadable = run_jobs(plan.tail, options, output_dir, progress, part=TAIL)
+def _run_tail(connection, plan: Plan, run_jobs, options, output_dir, bar_line) -> None:
+    report, unreadable = run_jobs(plan.tail, options, output_dir, bar_line, part=TAIL)
     connection.send((report.sources, report.examples, unreadable))
     connection.close()
 
 
-def run_split(plan: Plan, run_jobs, options, output_dir: Path, progress: bool) -> tuple[Report, int]:
-    """Run the tail in a forked process and the head here, append the tail's files and merge its counts."""
+def run_split(plan: Plan, run_jobs, options, output_dir: Path, bar_line: int | None) -> tuple[Report, int]:
+    """Run the tail in a forked process and the head here, append the tail's files and merge its counts; the
+    tail's progress bars go one console line below the head's (``bar_line`` ``None``: no bars)."""
     context = fork_context()
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_run_tail, args=(sender, plan, run_jobs, options, output_dir, progress))
+    tail_line = None if bar_line is None else bar_line + 1
+    child = context.Process(target=_run_tail, args=(sender, plan, run_jobs, options, output_dir, tail_line))
     child.start()
     sender.close()
     try:
-        report, unreadable = run_jobs(plan.head, options, output_dir, progress)
+        report, unreadable = run_jobs(plan.head, options, output_dir, bar_line)
         try:
             sources, examples, tail_unreadable = receiver.recv()
         except EOFError:  # the worker died before reporting; its exit code says more

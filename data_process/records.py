@@ -395,16 +395,18 @@ def add_run_flags(parser: argparse.ArgumentParser, workers_help: str) -> None:
     )
 
 
-def progress(iterable, description: str, enabled: bool, total: int | None = None):
-    """A tqdm bar on stderr over ``iterable`` (or a bare bar with ``iterable=None``); ``iterable`` itself when
-    disabled or without tqdm."""
+def progress(iterable, description: str, enabled: bool, total: int | None = None, position: int | None = None):
+    """A tqdm bar on stderr over ``iterable`` (or a bare bar with ``iterable=None``) on console line ``position``
+    (bars of parallel processes stack); ``iterable`` itself when disabled or without tqdm."""
     if not enabled:
         return iterable
     try:
         from tqdm import tqdm
     except ImportError:
         return iterable
-    return tqdm(iterable, desc=description, unit=" rows", mininterval=0.5, file=sys.stderr, total=total)
+    return tqdm(
+        iterable, desc=description, unit=" rows", mininterval=0.5, file=sys.stderr, total=total, position=position
+    )
 
 
 def fork_context():

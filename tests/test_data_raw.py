@@ -278,7 +278,7 @@ bad_xlam = st.one_of(
 @given(rows=st.lists(st.tuples(st.booleans(), good_xlam, bad_xlam), max_size=12))
 def test_accounting_invariant_under_random_bad_rows(rows):
     report = Report()
-    stage = data_process.Stage1(options("improved"), report, _Sink(), progress=False)
+    stage = data_process.Stage1(options("improved"), report, _Sink(), bar_line=None)
     expected_good = 0
     for index, (is_good, good, bad) in enumerate(rows):
         row = dict(good, answers='[{"name": "f", "arguments": {}}]', tools='[{"name": "f", "parameters": {}}]')
