@@ -3,7 +3,7 @@
 #
 #   bash scripts/test.sh            # environments: rl (core, data, RL, end to end), sft, eval (BFCL)
 #   TEST_ENVS="dev" bash scripts/test.sh   # core only, in the light dev environment (seconds to set up)
-#   TEST_SLOW=1 bash scripts/test.sh       # also the slow-marked tests (SmolLM2 SFT: about 20 min on 2 cores)
+#   TEST_SLOW=1 bash scripts/test.sh       # also the slow-marked tests (SmolLM2 SFT: about 8 min on 2 cores)
 #
 # Each environment runs its own tests: .venv/rl the unmarked ones (the stdlib core) and those marked rl_env;
 # .venv/sft those marked sft_env; .venv/eval those marked eval_env (.venv/dev: unmarked only). Extra arguments go
