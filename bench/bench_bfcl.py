@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "eval"), str(REPO)]
+sys.path.insert(0, str(REPO / "eval"))  # the evaluator modules (never REPO itself: our verl/ would shadow verl)
 
 
 def main() -> None:
@@ -37,13 +37,11 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import bfcl_handler
     import bfcl_report
+    import bfcl_synthetic
     import run_bfcl
 
-    from tests.bfcl_support import TABLE2_COUNTS
-    from tests.test_bfcl_evaluate import write_synthetic
-
     key = "tool-n1/bench"
-    write_synthetic(root / "result", key, TABLE2_COUNTS["Tool-N1-7B"])
+    bfcl_synthetic.write_single_turn(root / "result", key, bfcl_synthetic.TABLE2_COUNTS["Tool-N1-7B"])
     run_bfcl.register(key, key, bfcl_handler.HandlerOptions())
     common = ["--model", key, "--test-category", run_bfcl.SINGLE_TURN, "--result-dir", str(root / "result")]
     times: dict[str, list[float]] = {"bfcl evaluate": [], "run_bfcl evaluate+report": []}

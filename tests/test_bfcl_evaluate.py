@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import json
 
+import bfcl_synthetic
 import pytest
+from bfcl_synthetic import TABLE2_COUNTS
 
-from tests.bfcl_support import EXCLUSIONS, TABLE2_COUNTS, bfcl_root
+from tests.bfcl_support import bfcl_root
 
 pytestmark = pytest.mark.eval_env
 
 TOLERANCE = 0.01 + 1e-9
-
-
-def write_synthetic(result_dir, key, counts):
-    import bfcl_synthetic as syn
-    from bfcl_eval.utils import load_dataset_entry, load_ground_truth_entry
-
-    for category in syn.SINGLE_TURN:
-        prompts = load_dataset_entry(category, include_prereq=False, include_language_specific_hint=False)
-        answers = None if category in syn.RELEVANCE else load_ground_truth_entry(category)
-        syn.write_results(result_dir, key.replace("/", "_"), category, prompts, answers, counts.get(category),
-                          avoid=frozenset(EXCLUSIONS))  # fmt: skip
 
 
 def _close(row, paper, columns):
@@ -37,7 +28,7 @@ def test_evaluate_and_report_reproduce_table2(tmp_path, name, capsys):
 
     key = f"tool-n1/synthetic-{name}"
     counts = TABLE2_COUNTS[name]
-    write_synthetic(tmp_path / "result", key, counts)
+    bfcl_synthetic.write_single_turn(tmp_path / "result", key, counts)
     out = tmp_path / "report.json"
     run_bfcl.main(["evaluate", "--project-root", str(root), "--model", key, "--result-dir", str(tmp_path / "result"),
                    "--score-dir", str(tmp_path / "score"), "--prompt", "original", "--output", str(out)])  # fmt: skip

@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from bfcl_synthetic import EXCLUSIONS, EXTRA_JAVA_EXCLUSIONS, SECTION_2_3
 
-from tests.bfcl_support import EXCLUSIONS, EXTRA_JAVA_EXCLUSIONS, SECTION_2_3, bfcl_root
+from tests.bfcl_support import bfcl_root
 
 pytestmark = pytest.mark.eval_env
 
