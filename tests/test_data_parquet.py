@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 
 import arrow_batches
 import parallel_stage2
@@ -365,7 +366,6 @@ def test_own_share_balances_building_against_writing():
 
 
 def test_worker_files_go_to_dev_shm_only_when_it_has_room():
-    import os
 
     if not (os.access("/dev/shm", os.W_OK)):
         pytest.skip("no writable /dev/shm here")
@@ -423,3 +423,18 @@ def test_keys_from_an_sft_manifest_select_the_distilled_records(shared_fixtures,
     assert to_verl_parquet.main([*argv, "--output-dir", str(tmp_path / "e2")]) == 1  # a manifest needs a subset
     no_keys = ["--input", str(unified), "--keys-subset", "rl_rest_50", "--output-dir", str(tmp_path / "e3")]
     assert to_verl_parquet.main(no_keys) == 2
+
+
+def test_part_folders_of_killed_runs_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"{parallel_stage2.PART_PREFIX}{int(gone.stdout)}-abc"
+    alive = tmp_path / f"{parallel_stage2.PART_PREFIX}{os.getpid()}-def"
+    other = tmp_path / "unrelated-123-x"
+    for folder in (dead, alive, other):
+        folder.mkdir()
+        (folder / "train-0.arrow").write_bytes(b"x")
+    assert parallel_stage2.remove_stale_part_dirs(str(tmp_path)) == [str(dead)]
+    assert not dead.exists() and alive.exists() and other.exists()
