@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
 import sys
 import time
@@ -49,6 +50,7 @@ from records import (  # noqa: E402
 
 PAPER_TABLE_1 = {"toolace/single": (10500, 8183), "toolace/multi": (800, 1470), "xlam/xlam": (60000, 60000)}
 LOW_YIELD = 0.01
+PARTIAL = ".partial"  # output files while they are written
 
 
 class Stage1:
@@ -304,14 +306,18 @@ def main(argv: list[str] | None = None) -> int:
         augmented = options.irrelevance_rate > 0 or options.mask_rate > 0  # draws follow one sequence over xLAM
         parallel = args.workers >= 2 and not args.strict and fork_context() is not None
         plan = plan_split(jobs, augmented, options.mode) if parallel else None
+        # written as *.partial.jsonl and renamed when complete: a killed run never leaves a short unified.jsonl
         if plan is not None:
-            report, unreadable = run_split(plan, run_jobs, options, output_dir, bar_line)
+            report, unreadable = run_split(plan, run_jobs, options, output_dir, bar_line, part=PARTIAL)
         else:
-            report, unreadable = run_jobs(jobs, options, output_dir, bar_line, strict=args.strict)
+            report, unreadable = run_jobs(jobs, options, output_dir, bar_line, strict=args.strict, part=PARTIAL)
     except StrictModeError as exc:
         log.error("--strict: stopping at the first rejection: %s", exc)
         return 2
     report.close()
+    for name in ("unified", "rejections"):
+        os.replace(output_dir / f"{name}{PARTIAL}.jsonl", output_dir / f"{name}.jsonl")
+    report.rejections_path = output_dir / "rejections.jsonl"
     for name, counts in report.sources.items():
         if counts.rows_read and counts.samples_kept < LOW_YIELD * counts.rows_read:
             report.warn(

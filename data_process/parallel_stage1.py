@@ -91,9 +91,10 @@ def _run_tail(connection, plan: Plan, run_jobs, options, output_dir, bar_line) -
     connection.close()
 
 
-def run_split(plan: Plan, run_jobs, options, output_dir: Path, bar_line: int | None) -> tuple[Report, int]:
-    """Run the tail in a forked process and the head here, append the tail's files and merge its counts; the
-    tail's progress bars go one console line below the head's (``bar_line`` ``None``: no bars)."""
+def run_split(plan: Plan, run_jobs, options, output_dir: Path, bar_line: int | None, part="") -> tuple[Report, int]:
+    """Run the tail in a forked process and the head here (into ``unified{part}.jsonl`` ...), append the tail's
+    files and merge its counts; the tail's progress bars go one console line below the head's (``bar_line``
+    ``None``: no bars)."""
     context = fork_context()
     receiver, sender = context.Pipe(duplex=False)
     tail_line = None if bar_line is None else bar_line + 1
@@ -101,7 +102,7 @@ def run_split(plan: Plan, run_jobs, options, output_dir: Path, bar_line: int | N
     child.start()
     sender.close()
     try:
-        report, unreadable = run_jobs(plan.head, options, output_dir, bar_line)
+        report, unreadable = run_jobs(plan.head, options, output_dir, bar_line, part=part)
         try:
             sources, examples, tail_unreadable = receiver.recv()
         except EOFError:  # the worker died before reporting; its exit code says more
@@ -112,7 +113,7 @@ def run_split(plan: Plan, run_jobs, options, output_dir: Path, bar_line: int | N
         raise RuntimeError(f"the stage-1 worker process failed (exit code {child.exitcode})")
     report.absorb(sources, examples)
     for name in ("unified", "rejections"):
-        append_file(output_dir / f"{name}{TAIL}.jsonl", output_dir / f"{name}.jsonl")
+        append_file(output_dir / f"{name}{TAIL}.jsonl", output_dir / f"{name}{part}.jsonl")
     return report, unreadable + tail_unreadable
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
 import sys
 import time
@@ -280,15 +281,18 @@ def main(argv: list[str] | None = None) -> int:
     import pyarrow.parquet as pq
 
     schema = parquet_schema(args.provenance)
+    partial = {split: output_dir / f"{split}.parquet.partial" for split in ("train", "test")}  # renamed when done
     try:
         with (
-            pq.ParquetWriter(output_dir / "train.parquet", schema) as train_writer,
-            pq.ParquetWriter(output_dir / "test.parquet", schema) as test_writer,
+            pq.ParquetWriter(partial["train"], schema) as train_writer,
+            pq.ParquetWriter(partial["test"], schema) as test_writer,
         ):
             writers = {"train": train_writer, "test": test_writer}
             write_splits((("train", train), ("test", test)), writers, args, stats, builder)
     finally:
         builder.close()
+    for split, path in partial.items():
+        os.replace(path, output_dir / f"{split}.parquet")
     log.debug("%d of %d records took the reference path", stats["reference_rows"], len(offsets))
     report = {
         "stage": "unified -> verl parquet",

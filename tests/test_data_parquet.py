@@ -438,3 +438,17 @@ def test_part_folders_of_killed_runs_are_removed(tmp_path):
         (folder / "train-0.arrow").write_bytes(b"x")
     assert parallel_stage2.remove_stale_part_dirs(str(tmp_path)) == [str(dead)]
     assert not dead.exists() and alive.exists() and other.exists()
+
+
+def test_a_killed_run_writes_no_parquet_file(tmp_path, monkeypatch):
+    lines = [json.dumps({**record(), "source": "toolace", "origin": f"o{i}"}) for i in range(8)]
+    (tmp_path / "u.jsonl").write_text("\n".join(lines) + "\n")
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(to_verl_parquet, "write_splits", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        to_verl_parquet.main(["--input", str(tmp_path / "u.jsonl"), "--output-dir", str(tmp_path / "out")])
+    written = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert written == ["test.parquet.partial", "train.parquet.partial"]  # verl never reads a cut-off parquet

@@ -619,3 +619,23 @@ def test_invalid_utf8_inside_a_json_list_is_an_input_error(shared_fixtures, tmp_
     entry = report["sources"]["xlam"]["inputs"][0]
     assert "not UTF-8 text" in entry["error"] and entry["rows"] == len(records) >= 1  # the rows before it are kept
     assert report["rejection_examples"] == {"xlam/input/input_unreadable": [str(tmp_path / "x.json")]}
+
+
+def test_a_killed_run_leaves_the_previous_complete_output(shared_fixtures, tmp_path, monkeypatch):
+    xlam_input = str(shared_fixtures / "xlam" / "audited_rows.json")
+    code, records, _ = run_stage1(tmp_path, "--xlam", xlam_input)
+    before = (tmp_path / "unified" / "unified.jsonl").read_bytes()
+    calls = []
+
+    def interrupted(self, *args):
+        calls.append(args)
+        if len(calls) > 5:
+            raise KeyboardInterrupt  # as Ctrl-C would, part way through
+        return original(self, *args)
+
+    original = data_process.Stage1.process_row
+    monkeypatch.setattr(data_process.Stage1, "process_row", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        data_process.main(["--xlam", xlam_input, "--output-dir", str(tmp_path / "unified"), "--no-progress"])
+    assert (tmp_path / "unified" / "unified.jsonl").read_bytes() == before and code == 0 and records
+    assert (tmp_path / "unified" / "unified.partial.jsonl").stat().st_size < len(before)
