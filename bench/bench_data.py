@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+SAMPLE_SECONDS = 0.1  # process-tree RSS sampling period (each sample walks /proc: keep it light)
 PREAMBLE = (
     "You are an expert in composing functions. You are given a question and a set of possible functions. \n"
     "Based on the question, you will need to make one or more function/tool calls to achieve the purpose. \n"
@@ -139,7 +140,7 @@ def run_stage(name: str, command: list[str], cwd: Path) -> dict:
     done = threading.Event()
 
     def sample():
-        while not done.wait(0.02):
+        while not done.wait(SAMPLE_SECONDS):
             sampled[0] = max(sampled[0], _tree_rss_mb(process.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -101,7 +101,10 @@ class RowBuilder:
     def _tool(self, piece: bytes) -> tuple[str, str]:
         entry = self.tool_texts.get(piece)
         if entry is None:
-            text = json.dumps(json.loads(piece))
+            value = _fast_loads(piece)
+            if _has_float(value):  # orjson turns integers beyond 64 bits into floats: decode exactly
+                value = json.loads(piece)
+            text = json.dumps(value)
             entry = (text, '{"type": "function", "function": ' + text + "}")  # = json.dumps of the wrapper
             if len(self.tool_texts) >= TOOL_CACHE_SIZE:
                 self.tool_texts.clear()

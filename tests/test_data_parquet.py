@@ -266,6 +266,7 @@ def odd_lines():
     yield json.dumps(base, separators=(",", ":"))
     yield json.dumps({**base, "id": 10**20, "answer": [{"name": "f", "arguments": {}}]})
     yield json.dumps({**base, "tools": [nested]})
+    yield json.dumps({**base, "tools": [{"name": "h", "parameters": {"default": 10**25, "step": 0.5}}]})  # > 64 bits
     yield json.dumps({**base, "tools": []})
     yield json.dumps({**base, "answer": [{"name": "f", "arguments": {"x": float("nan")}}]})
     yield json.dumps({"tools": [tool], **base})
