@@ -99,6 +99,14 @@ def int_array(values: list[int], code: str):
     return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(array(code, values))])
 
 
+def _add_messages(pairs, firsts: list[str], seconds: list[str], offsets: list[int]) -> None:
+    """One row's ``(speaker, text)`` pairs onto the flat columns of a list-of-struct column, and its end offset."""
+    for first, second in pairs:
+        firsts.append(first)
+        seconds.append(second)
+    offsets.append(len(firsts))
+
+
 class Columns:
     """One batch of parquet rows as column lists (turned into Arrow arrays directly, no row dicts)."""
 
@@ -119,16 +127,10 @@ class Columns:
     def append(self, row: tuple, index: int) -> None:
         tools, conversations, answer, raw_system, prompt, record_id, origin = row
         self.tools.append(tools)
-        for speaker, value in conversations:
-            self.conv_from.append(speaker)
-            self.conv_value.append(value)
-        self.conv_offsets.append(len(self.conv_from))
+        _add_messages(conversations, self.conv_from, self.conv_value, self.conv_offsets)
         self.answer.append(answer)
         self.raw_system.append(raw_system)
-        for role, content in prompt:
-            self.roles.append(role)
-            self.contents.append(content)
-        self.prompt_offsets.append(len(self.roles))
+        _add_messages(prompt, self.roles, self.contents, self.prompt_offsets)
         self.index.append(index)
         self.ids.append(record_id)
         self.origins.append(origin)
