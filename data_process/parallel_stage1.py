@@ -75,8 +75,9 @@ def plan_split(jobs: list[tuple], keep_xlam_together: bool, mode: str = "improve
         share = (own - before) / (2 * own - SKIP_COST * size) if 2 * own > SKIP_COST * size else 0.0
         if MIN_SHARE <= share <= 1 - MIN_SHARE:
             cut = int(share * size)
-            head = [*whole[:-1], (*last, (0, cut))]
-            plans.append(Plan(head, [(*last, (cut, 4 * size + 16))], before + share * own))  # 4x: past the end
+            head_jobs = [*whole[:-1], (*last, (0, cut))]
+            tail_jobs = [(*last, (cut, 4 * size + 16))]  # 4 x the bytes: past the last character
+            plans.append(Plan(head_jobs, tail_jobs, before + share * own))
     if not plans:
         return None
     if not total:  # sizes unknown (hub inputs): split where the sources meet, as each source is one process's work

@@ -43,12 +43,12 @@ def _build_in_worker(task: tuple[str, int, list[int]]) -> dict[str, Any]:
 
 def _adopt_table(result: dict[str, Any]):
     """The table of a worker's result, memory-mapped from its IPC file (the file is unlinked at once: the mapping
-    keeps its pages until the table is released)."""
+    keeps its pages until the table is released); ``None`` when the batch had no row."""
     import pyarrow as pa
 
     path = result.pop("table_file", None)
     if path is None:
-        return result.get("table")
+        return None
     with pa.memory_map(path) as source:
         table = pa.ipc.open_file(source).read_all()
     os.unlink(path)

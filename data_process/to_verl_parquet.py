@@ -50,8 +50,6 @@ PRESETS = {
         "provenance": True,
     },
 }
-
-
 BATCH_ROWS = 2048  # rows per parquet row group
 
 
