@@ -13,7 +13,10 @@ Targets (default: dev):
   dev    .venv/dev   core package with its dev extra:  pip install -e ".[dev]"  (pytest, hypothesis, ruff)
   rl     .venv/rl    RL + data stack (verl 0.9.1, trl, datasets, ...):
                        CPU (default): requirements-cpu.txt  (torch==2.13.0 CPU, verl[verl-core], no vllm)
-                       GPU (--gpu or GPU=1): requirements.txt (verl[vllm]: vllm 0.24.0, torch 2.11.0, CUDA)
+                       GPU (--gpu or GPU=1): requirements.txt (verl[vllm]: vllm 0.24.0, torch 2.11.0, CUDA),
+                         then flash-attn 2.8.3 (verl's default attention, flash_attention_2) built against
+                         that torch (pip --no-build-isolation; needs the CUDA toolkit when no prebuilt wheel
+                         matches), then `import flash_attn` is checked
   sft    .venv/sft   LLaMA-Factory 0.9.5:  LLaMA-Factory/requirements.txt
                        (with a CPU torch: torchvision is uninstalled and torchaudio's .so files are
                        removed afterwards, see that file)
@@ -53,6 +56,7 @@ EOF
 # Bump when the install recipe below changes in a way the hashed files do not show.
 RECIPE=1
 CPU_TORCH=2.13.0
+FLASH_ATTN=2.8.3  # verl 0.9.1's own pin (its `fsdp` extra)
 PIP_VERSION=${PIP_VERSION:-26.3}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -134,6 +138,7 @@ target_files() {
 stamp_of() {  # target -> text identifying what a complete install of it contains
     local t=$1 f
     printf 'recipe %s\ntarget %s\ngpu %s\npip %s\n' "$RECIPE" "$t" "$gpu" "$PIP_VERSION"
+    if [[ $t == rl ]] && ((gpu)); then printf 'flash-attn %s\n' "$FLASH_ATTN"; fi
     for f in $(target_files "$t"); do
         if [[ -f "$f" ]]; then
             printf '%s  %s\n' "$(sha256sum <"$f" | cut -d' ' -f1)" "$f"
@@ -280,6 +285,10 @@ setup_target() {
         rl)
             if ((gpu)); then
                 pip_install "$py" -r requirements.txt
+                # not a dependency of verl[vllm] or vllm, but verl's default attn_implementation; compiled against
+                # the torch just installed, so without build isolation (MAX_JOBS limits the compile's memory)
+                pip_install "$py" --no-build-isolation "flash-attn==$FLASH_ATTN"
+                run "$py" -c 'import flash_attn; print("flash_attn", flash_attn.__version__)'
             else
                 pip_install "$py" "torch==$CPU_TORCH"
                 pip_install "$py" -r requirements-cpu.txt

@@ -8,6 +8,7 @@
 runs the same dependency checks. The profile follows the composed config: ``trainer.device=cpu`` (``+device=cpu``,
 ``train_qwen.sh --cpu``) is the CPU profile, anything else the GPU recipe.
 
+Both: ``trl``, when importable, has the PPO value-head model verl 0.9.1 imports at model init (trl 1.x does not).
 GPU recipe: a CUDA device is visible; ``vllm`` imports and is a CUDA build (not ``+cpu``); ``flash_attn`` imports when
 the model's attention is ``flash_attention_2`` (verl 0.9.1's default, ``verl/workers/config/model.py:185``; neither
 verl[vllm] nor vllm installs it: ``bash scripts/setup.sh rl --gpu`` does).
@@ -113,6 +114,27 @@ def _check_cpu(cfg, ok: list[str], errors: list[str]) -> None:
         ok.append(f"attention {attention}")
 
 
+def _check_trl(ok: list[str], errors: list[str]) -> None:
+    """verl 0.9.1 imports trl's PPO value-head model whenever trl is importable
+    (verl/models/transformers/monkey_patch.py:352-356); trl 1.x no longer has it and the actor fails at init."""
+    if importlib.util.find_spec("trl") is None:
+        ok.append("trl not installed (verl's model patching skips it)")
+        return
+    import trl
+
+    try:
+        from trl.experimental.ppo import AutoModelForCausalLMWithValueHead  # noqa: F401
+    except ImportError:
+        if not hasattr(trl, "AutoModelForCausalLMWithValueHead"):
+            errors.append(
+                f"trl {trl.__version__} is installed but has no AutoModelForCausalLMWithValueHead, which verl 0.9.1 "
+                "imports at model init when trl is present: uninstall trl from this environment (pip uninstall trl; "
+                "the TRL backend verl/train_trl.py needs its own environment) or install a trl that has it"
+            )
+            return
+    ok.append(f"trl {trl.__version__} has the value-head model verl patches")
+
+
 def check_dependencies(cfg) -> tuple[list[str], list[str]]:
     """(ok lines, error lines) for the profile the composed ``cfg`` selects."""
     ok: list[str] = []
@@ -120,6 +142,7 @@ def check_dependencies(cfg) -> tuple[list[str], list[str]]:
     profile = "cpu" if is_cpu_profile(cfg) else "gpu"
     ok.append(f"profile: {profile} (trainer.device={cfg.trainer.get('device')})")
     (_check_cpu if profile == "cpu" else _check_gpu)(cfg, ok, errors)
+    _check_trl(ok, errors)
     return ok, errors
 
 
