@@ -1,7 +1,9 @@
 """verl/model_convert.py on real FSDP1 and FSDP2 checkpoints (2 ranks over gloo on CPU, verl's layout) -> HF.
 
-FSDP1 (``strategy: fsdp``, the recipe's GPU default) saves ``SHARDED_STATE_DICT`` shards as verl's
-``FSDPCheckpointManager`` does; FSDP2 (``fsdp2``, the CPU profile) saves ``fully_shard`` DTensor shards.
+FSDP2 (``fsdp2``, the CPU profile): ``fully_shard`` on CPU, its DTensor state dict. FSDP1 (``fsdp``, the recipe's
+GPU default) cannot be built without an accelerator ("FSDP needs a non-CPU accelerator device"), so its layout is
+written with the function FSDP1's ``SHARDED_STATE_DICT`` uses for every parameter when a device mesh is given, as
+verl's engine gives one (torch's ``_create_chunk_dtensor``: Shard(0) chunks), plus ``FSDP_version: 1``.
 
 The merger writes bfloat16. The logits are compared (a) exactly-ish (atol 1e-5) with the source model after rounding
 its weights to bf16, and (b) within a bf16 tolerance (2e-2 of the largest logit) with the float32 source.
@@ -26,8 +28,8 @@ WORKER = textwrap.dedent(
     import json, os, sys
     import torch, torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-    from torch.distributed.fsdp import ShardedStateDictConfig, StateDictType, fully_shard
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp._shard_utils import _create_chunk_dtensor
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     src, out, version = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -42,10 +44,8 @@ WORKER = textwrap.dedent(
             fully_shard(layer, mesh=mesh)
         fully_shard(model, mesh=mesh)
         torch.save(model.state_dict(), shard)
-    else:  # FSDP1, saved like verl's FSDPCheckpointManager (SHARDED_STATE_DICT)
-        model = FSDP(model, device_mesh=mesh, use_orig_params=False)
-        with FSDP.state_dict_type(model, StateDictType.SHARDED_STATE_DICT, ShardedStateDictConfig()):
-            torch.save(model.state_dict(), shard)
+    else:  # FSDP1's SHARDED_STATE_DICT with a device mesh (torch/distributed/fsdp/_state_dict_utils.py)
+        torch.save({k: _create_chunk_dtensor(v, rank, mesh) for k, v in model.state_dict().items()}, shard)
     if rank == 0:
         with open(os.path.join(out, "fsdp_config.json"), "w") as f:
             json.dump({"FSDP_version": version, "world_size": world}, f)
