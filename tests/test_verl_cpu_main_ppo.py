@@ -59,8 +59,9 @@ def test_train_qwen_cpu_two_grpo_steps_then_convert(tmp_path):
 
     steps = parse_step_metrics(log)
     assert sorted(steps) == [1, 2], (sorted(steps), tail)
-    for step in (1, 2):
-        assert steps[step]["critic/score/max"] > steps[step]["critic/score/min"], (step, steps[step])
+    # a group whose rewards differ gives non-zero advantages and a gradient (the policy thinks about 1 time in 4
+    # after the fit, 4 rollouts x 4 prompts per step: a step without any spread has a probability below 1e-2)
+    assert any(steps[step]["critic/score/max"] > steps[step]["critic/score/min"] for step in (1, 2)), steps
     assert max(steps[step]["actor/grad_norm"] for step in (1, 2)) > 0, steps
     validation = reward_keys(steps[2])
     for key in ("score", "format_ok", "calls_match"):

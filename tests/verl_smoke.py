@@ -54,7 +54,7 @@ def _rows(parquet: Path) -> list[dict]:
     return pq.read_table(str(parquet)).to_pylist()
 
 
-def fit_tiny_policy(model_dir: Path, data_dir: Path, steps: int = 60, seed: int = 0) -> dict:
+def fit_tiny_policy(model_dir: Path, data_dir: Path, steps: int = 160, seed: int = 0) -> dict:
     """A tiny Qwen2 (2 layers, hidden 128, head_dim 32) answering every prompt with or without think tags, at random.
 
     The tokenizer's merges are learned on the prompts (so they take few tokens); the model is trained with teacher
