@@ -46,11 +46,11 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from distill_samples import load_samples, system_prompt
 from resumable_jsonl import JournalError, ResumableJsonl
 from teacher_client import FatalTeacherError, Teacher, TeacherConfig, base_url_host, scrub
 from tqdm import tqdm
 
+from tool_n1.distillation import load_samples, system_prompt
 from tool_n1.reward import VARIANTS, compute_score
 
 SCHEMA_VERSION = 1

@@ -397,7 +397,7 @@ def test_train_sources_restrict_train_and_keep_test_whole(shared_fixtures, tmp_p
 
 
 def test_keys_from_an_sft_manifest_select_the_distilled_records(shared_fixtures, tmp_path):
-    import distill_samples
+    from tool_n1 import distillation as distill_samples
 
     full, _ = make_parquet(tmp_path / "full", shared_fixtures, "improved")
     unified = tmp_path / "full" / "unified" / "unified.jsonl"
