@@ -9,7 +9,7 @@ import apibank  # eval/ is on sys.path via tests/conftest.py
 import pytest
 
 from tests.conftest import require_shared_fixtures
-from tests.openai_stub import Action, OpenAIStub
+from tool_n1.openai_stub import Action, OpenAIStub
 from tool_n1.parsing import parse_response
 from tool_n1.prompts import format_response
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.bfcl_support import bfcl_root
-from tests.openai_stub import Action, OpenAIStub
+from tool_n1.openai_stub import Action, OpenAIStub
 
 pytestmark = pytest.mark.eval_env
 

@@ -1,4 +1,4 @@
-"""data_process/distill_data.py against a local OpenAI-compatible stand-in (tests/openai_stub.py): CPU, loopback only.
+"""data_process/distill_data.py against a local OpenAI-compatible stand-in (tool_n1.openai_stub): CPU, loopback only.
 
 Covers fault handling (5xx, 429 + Retry-After, timeouts, malformed and truncated bodies, dropped connections),
 ``reasoning_content`` vs inline think, the reward filter counts, real request overlap, SIGKILL-and-resume of the
@@ -19,15 +19,16 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("openai")
 pytest.importorskip("tqdm")
 
 import distill_data  # noqa: E402  (data_process/ is on sys.path via tests/conftest.py)
 from resumable_jsonl import ResumableJsonl  # noqa: E402
-from teacher_client import parse_completion, retry_after_seconds, scrub, wrap_reasoning  # noqa: E402
+from teacher_client import wrap_reasoning  # noqa: E402
 
 from tests.conftest import REPO  # noqa: E402
-from tests.openai_stub import Action, OpenAIStub  # noqa: E402
+from tool_n1.cli import scrub  # noqa: E402
+from tool_n1.openai_client import parse_chat_completion, retry_after_seconds  # noqa: E402
+from tool_n1.openai_stub import Action, OpenAIStub  # noqa: E402
 from tool_n1.prompts import distillation_system_prompt, training_system_prompt  # noqa: E402
 
 SCRIPT = REPO / "data_process" / "distill_data.py"
@@ -182,7 +183,7 @@ def test_requests_really_overlap(tmp_path, key):
     out = tmp_path / "out.jsonl"
     with OpenAIStub({q: [Action.ok(good("Paris"))] for q in queries}, latency=0.2) as stub:
         start = time.monotonic()
-        assert distill_data.main(fast_flags(stub.base_url, inp, out, "--concurrency", "8")) == 0
+        assert distill_data.main(fast_flags(stub.base_url, inp, out, "--concurrency", "8", "--timeout", "5")) == 0
         wall = time.monotonic() - start
     assert 1 < stub.state.max_in_flight <= 8
     assert wall < 16 * 0.2 / 2, wall
@@ -274,7 +275,9 @@ def test_sample_keys_and_selection(tmp_path):
 
 def test_teacher_helpers():
     assert (
-        parse_completion(json.dumps({"choices": [{"message": {"content": "c", "reasoning": "r"}}]}))["reasoning"]
+        parse_chat_completion(json.dumps({"choices": [{"message": {"content": "c", "reasoning": "r"}}]}).encode())[
+            "reasoning"
+        ]
         == "r"
     )
     assert wrap_reasoning("<think>a</think>b", None) == "<think>a</think>b"
@@ -291,3 +294,85 @@ def test_help_documents_every_flag():
     for action in parser._actions:
         assert action.help, action.option_strings
         assert all(option in text for option in action.option_strings)
+
+
+def test_lone_surrogate_reply_is_stored_escaped_and_never_redone(tmp_path, key):
+    queries = ["s0", "s1", "s2"]
+    inp = write_records(tmp_path / "in.jsonl", [record(q, "Paris") for q in queries])
+    out = tmp_path / "out.jsonl"
+    lone = "<think>\ud800</think> " + f"<tool_call>{calls('Paris')}</tool_call>"
+    plans = {"s0": [Action.ok(good("Paris"))], "s1": [Action.ok(lone)], "s2": [Action.ok(good("Paris"))]}
+    with OpenAIStub(plans) as stub:
+        assert distill_data.main(fast_flags(stub.base_url, inp, out)) == 0
+        assert distill_data.main(fast_flags(stub.base_url, inp, out)) == 0  # resume: nothing left to do
+        assert len(stub.state.requests) == 3
+    lines = {line["query"]: line for line in read_lines(out)}
+    assert set(lines) == set(queries)
+    assert lines["s1"]["output"] == lone and lines["s1"]["status"] == "kept"
+    assert b"\\ud800" in out.read_bytes()  # escaped: the file stays valid UTF-8
+    out.read_bytes().decode("utf-8")
+
+
+def test_key_echoed_by_a_successful_reply_is_scrubbed_from_every_field(tmp_path, key):
+    echo = json.dumps(
+        {
+            "model": f"model-{key}",
+            "choices": [
+                {
+                    "message": {"content": f"{good('Paris')} {key}", "reasoning_content": f"my key is {key}"},
+                    "finish_reason": key,
+                }
+            ],
+            "usage": {"note": key, key: 1},
+        }
+    )
+    inp = write_records(tmp_path / "in.jsonl", [record("echo", "Paris")])
+    out = tmp_path / "out.jsonl"
+    with OpenAIStub({"echo": [Action.status(200, body=echo)]}) as stub:
+        assert distill_data.main(fast_flags(stub.base_url, inp, out)) == 0
+    (line,) = read_lines(out)
+    assert key not in out.read_text() and "***" in line["content"] and "***" in line["reasoning_content"]
+    assert line["teacher"]["response_model"] == "model-***" and line["usage"] == {"note": "***", "***": 1}
+
+
+def test_key_on_the_command_line_is_neither_abbreviated_nor_echoed(tmp_path, key, capsys):
+    inp = write_records(tmp_path / "in.jsonl", [record("q", "Paris")])
+    base = ["--input", str(inp), "--output", str(tmp_path / "o.jsonl"), "--no-progress"]
+    with pytest.raises(SystemExit) as exit_info:
+        distill_data.main([*base, "--api-key", key])  # once an abbreviation of --api-key-env
+    assert exit_info.value.code == 2
+    assert distill_data.main([*base, "--api-key-env", key]) == 2  # the key itself where a name belongs
+    err = capsys.readouterr().err
+    assert key not in err and "unrecognized arguments: --api-key ***" in err and "looks like a key" in err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_server_error_message_is_kept_and_a_401_stops_the_run(tmp_path, key, capsys):
+    queries = [f"q{i}" for i in range(40)]
+    inp = write_records(tmp_path / "in.jsonl", [record(q, "Paris") for q in queries])
+    with OpenAIStub(default=Action.status(401, body='{"detail": "Invalid API key"}')) as stub:
+        code = distill_data.main(fast_flags(stub.base_url, inp, tmp_path / "o.jsonl", "--concurrency", "4"))
+        sent = len(stub.state.requests)
+    assert code == 2 and "HTTP 401: Invalid API key" in capsys.readouterr().err
+    assert sent <= 4, f"{sent} requests after a 401: the run must stop, not send every sample"
+
+
+def test_server_down_stops_with_a_clear_message_and_resumes(tmp_path, key, capsys):
+    import socket
+
+    queries = [f"d{i}" for i in range(30)]
+    inp = write_records(tmp_path / "in.jsonl", [record(q, "Paris") for q in queries])
+    out = tmp_path / "out.jsonl"
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    flags = fast_flags(f"http://127.0.0.1:{port}/v1", inp, out, "--concurrency", "4", "--max-connection-failures", "6")
+    assert distill_data.main(flags) == 3
+    assert time.monotonic() - start < 10
+    err = capsys.readouterr().err
+    assert "no answer from" in err and "run the same command again to resume" in err
+    assert read_lines(out) == [], "unanswered samples are not written as failed"
+    with OpenAIStub({q: [Action.ok(good("Paris"))] for q in queries}) as stub:
+        assert distill_data.main(fast_flags(stub.base_url, inp, out)) == 0
+    assert sorted(line["query"] for line in read_lines(out)) == sorted(queries)
