@@ -321,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         epilog="See the module docstring and LLaMA-Factory/README.md.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
     )
     p.add_argument(
         "--input", default=str(REPO / "data" / "distill.jsonl"), help="distillation JSONL (distill_data.py)"

@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Unified JSONL (from data_process.py) -> verl train.parquet / test.parquet + "
         "parquet_report.json (stage 2 of the Tool-N1 data pipeline).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument(
         "--input",

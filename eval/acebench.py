@@ -47,6 +47,7 @@ from typing import Any
 
 import openai_generate
 
+from tool_n1.cli import ArgumentParser
 from tool_n1.parsing import parse_response
 from tool_n1.prompts import bfcl_system_prompt, format_response, training_system_prompt
 from tool_n1.schema import normalize_tool
@@ -310,7 +311,9 @@ def score(rows: list[Row], outputs: dict[str, str], paper_era: bool = False) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--data", required=True, help="ACEBench language folder (data_all/data_en or data_zh)")
     parser.add_argument(
         "--answers",

@@ -48,6 +48,7 @@ from typing import Any
 
 import openai_generate
 
+from tool_n1.cli import ArgumentParser
 from tool_n1.parsing import parse_response
 from tool_n1.prompts import bfcl_system_prompt, format_response, training_system_prompt
 from tool_n1.schema import normalize_tool
@@ -350,7 +351,9 @@ def print_table(report: dict[str, Any], model: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--data", required=True, help="level-1-api.json (official) or apibank_l1.json (Hammer)")
     parser.add_argument("--dialogues", help="official dialogue folder (default: level-1-given-desc beside --data)")
     openai_generate.add_benchmark_flags(parser, limit_help="only the first N samples (smoke runs)")

@@ -1,4 +1,4 @@
-"""BFCL possible answers rendered as Tool-N1 replies, and synthetic result files (tests and ``bench/bench_bfcl.py``).
+"""BFCL possible answers rendered as Tool-N1 replies, and synthetic result files (tests and ``eval/bench_bfcl.py``).
 
 Also the facts both use: :data:`EXCLUSIONS` (possible answers no output can pass) and :data:`TABLE2_COUNTS`
 (correct counts per category that give the paper's Tool-N1 rows of Table 2).

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import bfcl_report
 
+from tool_n1.cli import ArgumentParser
+
 SINGLE_TURN = ",".join(
     ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple", "irrelevance")
     + ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance", "live_relevance")
@@ -218,9 +220,11 @@ def _handler_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help=cmd_generate.__doc__, description=cmd_generate.__doc__)
+    gen = sub.add_parser("generate", help=cmd_generate.__doc__, description=cmd_generate.__doc__, allow_abbrev=False)
     _common(gen)
     _handler_flags(gen)
     gen.add_argument(
@@ -252,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         "<project root>/test_case_ids_to_generate.json for bfcl's --run-ids (replaces --test-category)",
     )
     gen.set_defaults(func=cmd_generate)
-    ev = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
+    ev = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__, allow_abbrev=False)
     _common(ev)
     _handler_flags(ev)
     ev.add_argument("--test-category", default=SINGLE_TURN, help="comma list (default: 13 single-turn categories)")
@@ -263,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--label", help="row label in the report (default: the key)")
     ev.add_argument("--output", help="report JSON (default <score dir>/<model dir>/tool_n1_report.json)")
     ev.set_defaults(func=cmd_evaluate)
-    rep = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__)
+    rep = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__, allow_abbrev=False)
     _common(rep)
     rep.add_argument("--score-dir", help="score folder (default <project root>/score)")
     rep.add_argument(
@@ -279,10 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None):
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    args.func(args)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 
 MODELS = {"base": "base model", "sft": "SFT (LoRA, merged)", "sft_grpo": "SFT + GRPO"}
@@ -123,14 +124,17 @@ def write(root: Path, profile: str, timings: dict[str, float]) -> Path:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("run_dir", type=Path, help="the run folder of scripts/run_e2e.py")
     parser.add_argument("--profile", default="default", help="profile name shown in the title (default: default)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     timings = read_json(args.run_dir / "timings.json") or {}
     print(f"wrote {write(args.run_dir, args.profile, timings)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

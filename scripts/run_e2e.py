@@ -27,6 +27,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -218,8 +219,10 @@ def stage_eval(run: Run, models: dict[str, Path]) -> None:
         (out / ".done").write_text("")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument(
         "--profile",
         choices=list(PROFILES),
@@ -229,7 +232,7 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, default=None, help="output folder (default: outputs/e2e-<profile>)")
     parser.add_argument("--model", default=None, help="a local Hugging Face model folder instead of the default")
     parser.add_argument("--redo", choices=STAGES, default=None, help="run this stage and all later ones again")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     run = Run((args.run_dir or REPO / "outputs" / f"e2e-{args.profile}").resolve(), args.profile)
     if args.redo:
@@ -258,7 +261,8 @@ def main() -> None:
         if not skip:
             run.finish(stage, time.monotonic() - started)
     print(f"report: {run.root / 'report.md'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

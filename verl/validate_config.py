@@ -195,7 +195,10 @@ def validate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+        allow_abbrev=False,
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as given to train_qwen.sh / main_ppo")
     parser.add_argument(
