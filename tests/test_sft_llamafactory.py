@@ -78,7 +78,7 @@ def run_cli(args: list[str], tmp_path: Path, timeout: int = 300, **env: str) -> 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    from tests.tiny_model import build_tiny_qwen2, build_tiny_tokenizer
+    from tiny_model import build_tiny_qwen2, build_tiny_tokenizer
 
     path = tmp_path_factory.mktemp("tiny") / "qwen2"
     build_tiny_qwen2(path, build_tiny_tokenizer(), hidden=64)

@@ -208,7 +208,7 @@ def test_script_runs_standalone(tmp_path):
 
 
 def test_reward_adapter_scores_decoded_completions(trl_backend, tmp_path):
-    from tests.tiny_model import build_tiny_tokenizer
+    from tiny_model import build_tiny_tokenizer
 
     tokenizer = build_tiny_tokenizer()
     good = f"<think>weather</think><tool_call>{GT_A}</tool_call>"
@@ -238,8 +238,7 @@ def tiny_setup(tmp_path_factory):
     """A random 2-layer Qwen2 + ChatML tokenizer and 4-row train/test parquets with the verl schema."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from tests.tiny_model import build_tiny_qwen2
+    from tiny_model import build_tiny_qwen2
 
     root = tmp_path_factory.mktemp("trl_backend")
     model_dir = root / "model"

@@ -9,9 +9,9 @@ import os
 import subprocess
 
 import pytest
+from tiny_model import build_tiny_qwen2, write_toy_parquet
 
 from tests.conftest import REPO
-from tests.tiny_model import build_tiny_qwen2, write_toy_parquet
 
 pytestmark = pytest.mark.rl_env
 

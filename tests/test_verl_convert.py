@@ -10,9 +10,9 @@ import sys
 import textwrap
 
 import pytest
+from tiny_model import build_tiny_qwen2, build_tiny_tokenizer
 
 from tests.conftest import REPO
-from tests.tiny_model import build_tiny_qwen2, build_tiny_tokenizer
 
 pytestmark = pytest.mark.rl_env
 

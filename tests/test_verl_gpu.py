@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 import pytest
+from tiny_model import build_tiny_qwen2, write_toy_parquet
 
 from tests.conftest import REPO
-from tests.tiny_model import build_tiny_qwen2, write_toy_parquet
 
 pytestmark = [pytest.mark.rl_env, pytest.mark.gpu, pytest.mark.slow]
 
