@@ -55,8 +55,13 @@ def score_outputs(rows: list[dict[str, Any]], outputs: dict[str, str], **reward_
         output = outputs.get(row_id(row, position))
         info = row.get("extra_info") or {}
         group = info.get("id") or row.get("data_source", "all")
-        result = compute_score(row.get("data_source", "toolcall"), output or "", row["reward_model"]["ground_truth"],
-                               info, **reward_kwargs)  # fmt: skip
+        result = compute_score(
+            row.get("data_source", "toolcall"),
+            output or "",
+            row["reward_model"]["ground_truth"],
+            info,
+            **reward_kwargs,
+        )
         for name in ("all", group):
             totals[name]["n"] += 1
             totals[name]["missing"] += output is None
@@ -83,10 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, required=True, help="folder for raw.jsonl and report.json")
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows (default: all)")
     parser.add_argument("--mode", choices=list(MODES), default="faithful", help="reward mode (default faithful)")
-    parser.add_argument("--variant", choices=VARIANTS, default=None,
-                        help="reward variant (default: each row's extra_info.prompt_type)")  # fmt: skip
-    parser.add_argument("--predictions", type=Path, default=None,
-                        help="score this raw.jsonl ({id, output} lines) instead of generating")  # fmt: skip
+    parser.add_argument(
+        "--variant", choices=VARIANTS, default=None, help="reward variant (default: each row's extra_info.prompt_type)"
+    )
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        default=None,
+        help="score this raw.jsonl ({id, output} lines) instead of generating",
+    )
     openai_generate.add_cli_flags(parser)
     args = parser.parse_args(argv)
 

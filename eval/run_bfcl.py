@@ -61,10 +61,15 @@ def register(key: str, model_name: str, options) -> None:
     from bfcl_eval.constants.model_config import MODEL_CONFIG_MAPPING, ModelConfig
 
     MODEL_CONFIG_MAPPING[key] = ModelConfig(
-        model_name=model_name, display_name=key, url="https://arxiv.org/abs/2505.00024", org="Tool-N1",
-        license="apache-2.0", model_handler=bfcl_handler.handler_class(options), is_fc_model=False,
+        model_name=model_name,
+        display_name=key,
+        url="https://arxiv.org/abs/2505.00024",
+        org="Tool-N1",
+        license="apache-2.0",
+        model_handler=bfcl_handler.handler_class(options),
+        is_fc_model=False,
         underscore_to_dot=False,
-    )  # fmt: skip
+    )
 
 
 def bfcl_cli(argv: list[str]) -> None:
@@ -124,8 +129,12 @@ def cmd_generate(args) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     from importlib.metadata import version
 
-    sidecar = {"model": args.model, "served_model": served, "options": options.to_dict(),
-               "bfcl_eval": version("bfcl-eval")}  # fmt: skip
+    sidecar = {
+        "model": args.model,
+        "served_model": served,
+        "options": options.to_dict(),
+        "bfcl_eval": version("bfcl-eval"),
+    }
     (folder / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
     argv = ["generate", "--model", args.model, "--test-category", args.test_category, "--temperature"]
     argv += [str(args.temperature), "--backend", "vllm", "--skip-server-setup", "--result-dir", str(result_dir)]
@@ -149,8 +158,17 @@ def cmd_evaluate(args) -> None:
     result_dir = Path(args.result_dir or root / "result").resolve()
     score_dir = Path(args.score_dir or root / "score").resolve()
     register(args.model, args.model, resolve_options(args, result_dir))
-    argv = ["evaluate", "--model", args.model, "--test-category", args.test_category,
-            "--result-dir", str(result_dir), "--score-dir", str(score_dir)]  # fmt: skip
+    argv = [
+        "evaluate",
+        "--model",
+        args.model,
+        "--test-category",
+        args.test_category,
+        "--result-dir",
+        str(result_dir),
+        "--score-dir",
+        str(score_dir),
+    ]
     bfcl_cli(argv + ["--partial-eval"] * args.partial_eval)
     if not args.no_report:
         args.score_dir, args.scores = str(score_dir), None

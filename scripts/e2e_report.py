@@ -19,11 +19,14 @@ from pathlib import Path
 
 MODELS = {"base": "base model", "sft": "SFT (LoRA, merged)", "sft_grpo": "SFT + GRPO"}
 PLOTS = [
-    ("grpo_reward.png", [("reward_mean", "mean reward"), ("format_rate", "format rate"),
-                         ("exact_match_rate", "exact-match rate")], "GRPO training: reward per step"),
+    (
+        "grpo_reward.png",
+        [("reward_mean", "mean reward"), ("format_rate", "format rate"), ("exact_match_rate", "exact-match rate")],
+        "GRPO training: reward per step",
+    ),
     ("grpo_length.png", [("completion_length", "mean completion length (tokens)")], "GRPO: response length"),
     ("grpo_kl.png", [("kl", "KL to the reference model")], "GRPO: KL"),
-]  # fmt: skip
+]
 
 
 SCALE_NOTE = {
@@ -86,8 +89,11 @@ def write(root: Path, profile: str, timings: dict[str, float]) -> Path:
     for key, label in MODELS.items():
         held = read_json(root / "eval" / key / "heldout" / "report.json")
         overall = (held or {}).get("all")
-        cells = [f"{overall[k]:.3f}" for k in ("score", "format_ok", "call_parsed", "calls_match")] if overall else [
-            "not run"] * 4  # fmt: skip
+        cells = (
+            [f"{overall[k]:.3f}" for k in ("score", "format_ok", "call_parsed", "calls_match")]
+            if overall
+            else ["not run"] * 4
+        )
         n = str(overall["n"]) if overall else "-"
         rows.append(
             f"| {label} | {n} | "
@@ -95,8 +101,11 @@ def write(root: Path, profile: str, timings: dict[str, float]) -> Path:
             + f" | {bfcl_slice(read_json(root / 'eval' / key / 'bfcl' / 'report.json'))} |"
         )
     metrics_path = root / "grpo" / "metrics.jsonl"
-    metrics = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()] if (
-        metrics_path.exists()) else []  # fmt: skip
+    metrics = (
+        [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+        if (metrics_path.exists())
+        else []
+    )
     plots = plot(metrics, root) if metrics else []
     values = (read_json(root / "grpo" / "resolved_config.json") or {}).get("values", {})
     settings = {k: values[k] for k in GRPO_KEYS if k in values}

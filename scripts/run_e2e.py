@@ -41,11 +41,25 @@ BFCL_SLICE = ["simple_python_0", "multiple_0", "parallel_0", "live_simple_0-0-0"
 PROFILES = {
     "default": {
         "demo": ["--toolace", "120", "--xlam", "240", "--heldout", "40", "--tools", "2"],
-        "sft": ["max_steps=14", "per_device_train_batch_size=1", "gradient_accumulation_steps=2",
-                "learning_rate=1.0e-3", "cutoff_len=1024", "save_steps=1000", "logging_steps=2"],
-        "grpo": ["data.train_batch_size=1", "actor_rollout_ref.rollout.n=4", "data.max_response_length=128",
-                 "data.max_prompt_length=1024", "actor_rollout_ref.actor.optim.lr=1e-5", "trainer.save_freq=1",
-                 "trainer.test_freq=-1", "actor_rollout_ref.model.enable_gradient_checkpointing=false"],
+        "sft": [
+            "max_steps=14",
+            "per_device_train_batch_size=1",
+            "gradient_accumulation_steps=2",
+            "learning_rate=1.0e-3",
+            "cutoff_len=1024",
+            "save_steps=1000",
+            "logging_steps=2",
+        ],
+        "grpo": [
+            "data.train_batch_size=1",
+            "actor_rollout_ref.rollout.n=4",
+            "data.max_response_length=128",
+            "data.max_prompt_length=1024",
+            "actor_rollout_ref.actor.optim.lr=1e-5",
+            "trainer.save_freq=1",
+            "trainer.test_freq=-1",
+            "actor_rollout_ref.model.enable_gradient_checkpointing=false",
+        ],
         "grpo_steps": 4,
         "heldout": 50,
         "max_tokens": 128,
@@ -53,16 +67,29 @@ PROFILES = {
     },
     "tiny": {
         "demo": ["--toolace", "12", "--xlam", "12", "--heldout", "4", "--tools", "2"],
-        "sft": ["max_steps=2", "per_device_train_batch_size=1", "gradient_accumulation_steps=1",
-                "learning_rate=1.0e-3", "cutoff_len=1024", "save_steps=1000", "logging_steps=1"],
-        "grpo": ["data.train_batch_size=2", "actor_rollout_ref.rollout.n=2", "data.max_response_length=8",
-                 "data.max_prompt_length=4096", "trainer.save_freq=1", "trainer.test_freq=-1"],
+        "sft": [
+            "max_steps=2",
+            "per_device_train_batch_size=1",
+            "gradient_accumulation_steps=1",
+            "learning_rate=1.0e-3",
+            "cutoff_len=1024",
+            "save_steps=1000",
+            "logging_steps=1",
+        ],
+        "grpo": [
+            "data.train_batch_size=2",
+            "actor_rollout_ref.rollout.n=2",
+            "data.max_response_length=8",
+            "data.max_prompt_length=4096",
+            "trainer.save_freq=1",
+            "trainer.test_freq=-1",
+        ],
         "grpo_steps": 2,
         "heldout": 6,
         "max_tokens": 8,
         "bfcl_ids": ["simple_python_0", "multiple_0"],
     },
-}  # fmt: skip
+}
 
 
 def python(env: str) -> str:
@@ -102,8 +129,9 @@ class Run:
             **(env or {}),
         }
         with (self.root / "logs" / f"{stage}.log").open("a") as log:
-            process = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       text=True)  # fmt: skip
+            process = subprocess.Popen(
+                cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
             for line in process.stdout:
                 log.write(line)
                 if not line.startswith(("WARNING", "  warnings.warn", "[WARNING")):
@@ -117,17 +145,45 @@ class Run:
 
 def stage_data(run: Run) -> None:
     out = run.dir("data")
-    run.sh("data", [python("rl"), "make_demo_data.py", "--output-dir", str(out / "raw"), *run.profile["demo"]],
-           cwd=REPO / "data_process")  # fmt: skip
-    for name, toolace, xlam in [("train", "toolace.json", "xlam.json"),
-                                ("heldout", "heldout_toolace.json", "heldout_xlam.json")]:  # fmt: skip
-        run.sh("data", [python("rl"), "data_process.py", "--toolace", str(out / "raw" / toolace), "--xlam",
-                        str(out / "raw" / xlam), "--output-dir", str(out / f"unified_{name}"), "--no-progress"],
-               cwd=REPO / "data_process")  # fmt: skip
+    run.sh(
+        "data",
+        [python("rl"), "make_demo_data.py", "--output-dir", str(out / "raw"), *run.profile["demo"]],
+        cwd=REPO / "data_process",
+    )
+    for name, toolace, xlam in [
+        ("train", "toolace.json", "xlam.json"),
+        ("heldout", "heldout_toolace.json", "heldout_xlam.json"),
+    ]:
+        run.sh(
+            "data",
+            [
+                python("rl"),
+                "data_process.py",
+                "--toolace",
+                str(out / "raw" / toolace),
+                "--xlam",
+                str(out / "raw" / xlam),
+                "--output-dir",
+                str(out / f"unified_{name}"),
+                "--no-progress",
+            ],
+            cwd=REPO / "data_process",
+        )
         ratio = ["--train-ratio", "0.9"] if name == "train" else ["--train-ratio", "0"]
-        run.sh("data", [python("rl"), "to_verl_parquet.py", "--input", str(out / f"unified_{name}" / "unified.jsonl"),
-                        "--output-dir", str(out / f"verl_{name}"), "--no-progress", *ratio],
-               cwd=REPO / "data_process")  # fmt: skip
+        run.sh(
+            "data",
+            [
+                python("rl"),
+                "to_verl_parquet.py",
+                "--input",
+                str(out / f"unified_{name}" / "unified.jsonl"),
+                "--output-dir",
+                str(out / f"verl_{name}"),
+                "--no-progress",
+                *ratio,
+            ],
+            cwd=REPO / "data_process",
+        )
 
 
 def stage_model(run: Run, profile: str, given: str | None) -> Path:
@@ -148,31 +204,83 @@ def stage_sft(run: Run, base: Path) -> Path:
     out = run.dir("sft")
     journal = out / "template_teacher.jsonl"
     records = str(run.root / "data" / "unified_train" / "unified.jsonl")
-    run.sh("sft", [python("rl"), str(REPO / "scripts" / "template_teacher.py"), "--records", records, "--output",
-                   str(journal)])  # fmt: skip
+    run.sh(
+        "sft",
+        [python("rl"), str(REPO / "scripts" / "template_teacher.py"), "--records", records, "--output", str(journal)],
+    )
     data_dir = out / "lf_data"
-    run.sh("sft", [python("sft"), "data_process.py", "--input", str(journal), "--output-dir", str(data_dir),
-                   "--prompt", "train", "--dedupe-tool-intro", "--records", records],
-           cwd=REPO / "LLaMA-Factory")  # fmt: skip
+    run.sh(
+        "sft",
+        [
+            python("sft"),
+            "data_process.py",
+            "--input",
+            str(journal),
+            "--output-dir",
+            str(data_dir),
+            "--prompt",
+            "train",
+            "--dedupe-tool-intro",
+            "--records",
+            records,
+        ],
+        cwd=REPO / "LLaMA-Factory",
+    )
     adapter, merged = out / "lora", out / "merged"
     cpu = ["bf16=false", "report_to=none", "preprocessing_num_workers=1", "dataloader_num_workers=0"]
-    run.sh("sft", [LF_CLI, "train", "examples/train_lora/qwen_tool_call100.yaml",
-                   f"model_name_or_path={base}", f"dataset_dir={data_dir}", f"output_dir={adapter}",
-                   "num_train_epochs=100", *cpu, *run.profile["sft"]],
-           cwd=REPO / "LLaMA-Factory", env={"FORCE_TORCHRUN": "0"})  # fmt: skip
-    run.sh("sft", [LF_CLI, "export", "examples/qwen_merge.yaml",
-                   f"model_name_or_path={base}", f"adapter_name_or_path={adapter}", f"export_dir={merged}"],
-           cwd=REPO / "LLaMA-Factory")  # fmt: skip
+    run.sh(
+        "sft",
+        [
+            LF_CLI,
+            "train",
+            "examples/train_lora/qwen_tool_call100.yaml",
+            f"model_name_or_path={base}",
+            f"dataset_dir={data_dir}",
+            f"output_dir={adapter}",
+            "num_train_epochs=100",
+            *cpu,
+            *run.profile["sft"],
+        ],
+        cwd=REPO / "LLaMA-Factory",
+        env={"FORCE_TORCHRUN": "0"},
+    )
+    run.sh(
+        "sft",
+        [
+            LF_CLI,
+            "export",
+            "examples/qwen_merge.yaml",
+            f"model_name_or_path={base}",
+            f"adapter_name_or_path={adapter}",
+            f"export_dir={merged}",
+        ],
+        cwd=REPO / "LLaMA-Factory",
+    )
     return merged
 
 
 def stage_grpo(run: Run, sft_model: Path) -> Path:
     out = run.dir("grpo")
     data = run.root / "data" / "verl_train"
-    run.sh("grpo", [python("rl"), str(REPO / "verl" / "train_trl.py"), "--model", str(sft_model), "--train-file",
-                    str(data / "train.parquet"), "--output-dir", str(out), "--device", "cpu", "--max-steps",
-                    str(run.profile["grpo_steps"]), *(["--resume"] if any(out.glob("checkpoint-*")) else []),
-                    *run.profile["grpo"]])  # fmt: skip
+    run.sh(
+        "grpo",
+        [
+            python("rl"),
+            str(REPO / "verl" / "train_trl.py"),
+            "--model",
+            str(sft_model),
+            "--train-file",
+            str(data / "train.parquet"),
+            "--output-dir",
+            str(out),
+            "--device",
+            "cpu",
+            "--max-steps",
+            str(run.profile["grpo_steps"]),
+            *(["--resume"] if any(out.glob("checkpoint-*")) else []),
+            *run.profile["grpo"],
+        ],
+    )
     return out / "final"
 
 
@@ -191,27 +299,89 @@ def stage_eval(run: Run, models: dict[str, Path]) -> None:
         if (out / ".done").exists():
             continue
         port = free_port()
-        serve = [python("rl"), str(REPO / "eval" / "serve_hf.py"), "--model", str(model), "--port", str(port),
-                 "--served-model-name", name, "--max-tokens-cap", tokens, "--max-batch", "16"]  # fmt: skip
+        serve = [
+            python("rl"),
+            str(REPO / "eval" / "serve_hf.py"),
+            "--model",
+            str(model),
+            "--port",
+            str(port),
+            "--served-model-name",
+            name,
+            "--max-tokens-cap",
+            tokens,
+            "--max-batch",
+            "16",
+        ]
         log = (run.root / "logs" / f"serve_{name}.log").open("w")
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         server = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=env)
         base_url = f"http://127.0.0.1:{port}/v1"
         try:
-            run.sh("eval", [python("rl"), str(REPO / "eval" / "heldout.py"), "--data", str(heldout), "--output",
-                            str(out / "heldout"), "--limit", str(run.profile["heldout"]), "--base-url", base_url,
-                            "--model", name, "--max-tokens", tokens, "--concurrency", "16",
-                            "--timeout", "900"])  # fmt: skip
+            run.sh(
+                "eval",
+                [
+                    python("rl"),
+                    str(REPO / "eval" / "heldout.py"),
+                    "--data",
+                    str(heldout),
+                    "--output",
+                    str(out / "heldout"),
+                    "--limit",
+                    str(run.profile["heldout"]),
+                    "--base-url",
+                    base_url,
+                    "--model",
+                    name,
+                    "--max-tokens",
+                    tokens,
+                    "--concurrency",
+                    "16",
+                    "--timeout",
+                    "900",
+                ],
+            )
             bfcl = out / "bfcl"
             key = "tool-n1/e2e-" + name.replace("_", "-")
             common = ["--project-root", str(bfcl / "root"), "--model", key, "--result-dir", str(bfcl / "result")]
-            run.sh("eval", [python("eval"), str(REPO / "eval" / "run_bfcl.py"), "generate", *common, "--base-url",
-                            base_url, "--local-model-path", str(model), "--max-tokens", tokens, "--ids",
-                            ",".join(run.profile["bfcl_ids"]), "--num-threads", "16", "--wait", "300"])  # fmt: skip
+            run.sh(
+                "eval",
+                [
+                    python("eval"),
+                    str(REPO / "eval" / "run_bfcl.py"),
+                    "generate",
+                    *common,
+                    "--base-url",
+                    base_url,
+                    "--local-model-path",
+                    str(model),
+                    "--max-tokens",
+                    tokens,
+                    "--ids",
+                    ",".join(run.profile["bfcl_ids"]),
+                    "--num-threads",
+                    "16",
+                    "--wait",
+                    "300",
+                ],
+            )
             categories = sorted({i.rsplit("_", 1)[0] for i in run.profile["bfcl_ids"]})
-            run.sh("eval", [python("eval"), str(REPO / "eval" / "run_bfcl.py"), "evaluate", *common, "--partial-eval",
-                            "--score-dir", str(bfcl / "score"), "--test-category", ",".join(categories),
-                            "--output", str(bfcl / "report.json")])  # fmt: skip
+            run.sh(
+                "eval",
+                [
+                    python("eval"),
+                    str(REPO / "eval" / "run_bfcl.py"),
+                    "evaluate",
+                    *common,
+                    "--partial-eval",
+                    "--score-dir",
+                    str(bfcl / "score"),
+                    "--test-category",
+                    ",".join(categories),
+                    "--output",
+                    str(bfcl / "report.json"),
+                ],
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)

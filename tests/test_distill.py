@@ -74,10 +74,27 @@ def read_lines(path: Path) -> list[dict]:
 
 def fast_flags(base_url: str, inp: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "--input", str(inp), "--output", str(out), "--base-url", base_url, "--model", "stub-r1",
-        "--api-key-env", "DISTILL_TEST_KEY", "--timeout", "0.5", "--max-retries", "2",
-        "--backoff-base", "0.01", "--backoff-max", "0.05", "--no-progress", *extra,
-    ]  # fmt: skip
+        "--input",
+        str(inp),
+        "--output",
+        str(out),
+        "--base-url",
+        base_url,
+        "--model",
+        "stub-r1",
+        "--api-key-env",
+        "DISTILL_TEST_KEY",
+        "--timeout",
+        "0.5",
+        "--max-retries",
+        "2",
+        "--backoff-base",
+        "0.01",
+        "--backoff-max",
+        "0.05",
+        "--no-progress",
+        *extra,
+    ]
 
 
 @pytest.fixture
@@ -105,9 +122,20 @@ def test_faults_reasoning_and_filter_counts(tmp_path, key, capsys):
         "wrongname": [Action.ok(f"<think>x</think><tool_call>{calls('Oran', 'get_time')}</tool_call>")],
         "nocall": [Action.ok("<think>I cannot help.</think> Sorry.")],
     }
-    cities = {"inline": "Paris", "separate": "Rome", "r5xx": "Oslo", "r429": "Bern", "slow": "Kyiv",
-              "malformed": "Riga", "nochoices": "Rabat", "truncated": "Lima", "dropped": "Baku", "nothink": "Doha",
-              "wrongargs": "Cannes", "wrongname": "Oran"}  # fmt: skip
+    cities = {
+        "inline": "Paris",
+        "separate": "Rome",
+        "r5xx": "Oslo",
+        "r429": "Bern",
+        "slow": "Kyiv",
+        "malformed": "Riga",
+        "nochoices": "Rabat",
+        "truncated": "Lima",
+        "dropped": "Baku",
+        "nothink": "Doha",
+        "wrongargs": "Cannes",
+        "wrongname": "Oran",
+    }
     records = [record(q, cities.get(q, "X")) for q in plans] + [record("other source", "X", source="xlam")]
     inp, out = write_records(tmp_path / "in.jsonl", records), tmp_path / "out.jsonl"
     with OpenAIStub(plans) as stub:
@@ -119,8 +147,12 @@ def test_faults_reasoning_and_filter_counts(tmp_path, key, capsys):
     assert summary["selected"] == len(plans) and summary["skipped_records"] == {"not_selected": 1}
     run = summary["this_run"]
     assert (run["kept"], run["dropped"], run["failed"]) == (9, 4, 2)
-    assert run["dropped_by_reason"] == {"missing_think_tags": 1, "arguments_mismatch": 1, "names_mismatch": 1,
-                                        "tool_call_not_parsed": 1}  # fmt: skip
+    assert run["dropped_by_reason"] == {
+        "missing_think_tags": 1,
+        "arguments_mismatch": 1,
+        "names_mismatch": 1,
+        "tool_call_not_parsed": 1,
+    }
     assert run["failed_by_reason"] == {"http_500": 1, "http_400": 1}
     assert summary["total"]["lines"] == len(plans)
 
@@ -132,9 +164,14 @@ def test_faults_reasoning_and_filter_counts(tmp_path, key, capsys):
     )
     assert lines["separate"]["reasoning_content"] == "Rome, so get_weather."
     assert lines["r5xx"]["retries"] == {"http_500": 1, "http_503": 1} and lines["r5xx"]["attempts"] == 3
-    for query, reason in [("slow", "timeout"), ("malformed", "malformed_response"),
-                          ("nochoices", "malformed_response"), ("truncated", "connection_error"),
-                          ("dropped", "connection_error"), ("r429", "http_429")]:  # fmt: skip
+    for query, reason in [
+        ("slow", "timeout"),
+        ("malformed", "malformed_response"),
+        ("nochoices", "malformed_response"),
+        ("truncated", "connection_error"),
+        ("dropped", "connection_error"),
+        ("r429", "http_429"),
+    ]:
         assert lines[query]["status"] == "kept" and lines[query]["retries"] == {reason: 1}, query
     assert lines["always500"]["attempts"] == 3 and lines["always500"]["output"] is None
     assert lines["bad400"]["attempts"] == 1, "a 4xx other than 408/409/429 is not retried"
@@ -150,8 +187,11 @@ def test_faults_reasoning_and_filter_counts(tmp_path, key, capsys):
     line = lines["inline"]
     assert line["prompt"]["sha256"] == hashlib.sha256(distillation_system_prompt(TOOLS).encode()).hexdigest()
     assert line["sampling"]["temperature"] == 0.6 and line["sampling"]["max_tokens"] == 64
-    assert line["teacher"] == {"model": "stub-r1", "base_url_host": stub.base_url.split("/")[2],
-                               "response_model": "stub-r1"}  # fmt: skip
+    assert line["teacher"] == {
+        "model": "stub-r1",
+        "base_url_host": stub.base_url.split("/")[2],
+        "response_model": "stub-r1",
+    }
     assert key not in out.read_text() and key not in capsys.readouterr().out
 
 
@@ -161,16 +201,26 @@ def test_api_key_never_leaks(tmp_path, key):
     out = tmp_path / "out.jsonl"
     env = dict(os.environ, DISTILL_TEST_KEY=key)
     with OpenAIStub(plans) as stub:
-        proc = subprocess.run([sys.executable, str(SCRIPT), *fast_flags(stub.base_url, inp, out)], env=env,
-                              capture_output=True, text=True, timeout=30)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPT), *fast_flags(stub.base_url, inp, out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert all(r.authorization == f"Bearer {key}" for r in stub.state.requests), "the key was sent"
     assert proc.returncode == 0, proc.stderr
     failed = {line["query"]: line for line in read_lines(out) if line["status"] == "failed"}
     assert set(failed) == {"echo400", "echo500"} and "Bearer ***" in failed["echo400"]["detail"]
     # A 401 (bad key) stops the run with exit status 2 and a scrubbed message.
     with OpenAIStub(default=Action.echo_auth(401)) as stub:
-        fatal = subprocess.run([sys.executable, str(SCRIPT), *fast_flags(stub.base_url, inp, tmp_path / "o2.jsonl")],
-                               env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+        fatal = subprocess.run(
+            [sys.executable, str(SCRIPT), *fast_flags(stub.base_url, inp, tmp_path / "o2.jsonl")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert fatal.returncode == 2 and "401" in fatal.stderr
     texts = [proc.stdout, proc.stderr, fatal.stdout, fatal.stderr]
     texts += [p.read_text(errors="replace") for p in tmp_path.iterdir() if p.is_file()]
@@ -220,8 +270,14 @@ def test_sigkill_and_resume_real_cli(tmp_path, key):
     assert sorted(line["query"] for line in lines) == sorted(queries)
     assert len({line["key"] for line in lines}) == n and all(line["status"] == "kept" for line in lines)
     summary = json.loads(final.stdout)
-    assert summary["total"] == {"lines": n, "kept": n, "dropped": 0, "failed": 0, "dropped_by_reason": {},
-                                "failed_by_reason": {}}  # fmt: skip
+    assert summary["total"] == {
+        "lines": n,
+        "kept": n,
+        "dropped": 0,
+        "failed": 0,
+        "dropped_by_reason": {},
+        "failed_by_reason": {},
+    }
     assert summary["already_done"] >= 45 and n <= served <= n + 2 * 4, "only in-flight samples are redone"
 
 
@@ -262,8 +318,12 @@ def test_retry_failed_and_lock(tmp_path, key):
 
 
 def test_sample_keys_and_selection(tmp_path):
-    records = [record("same", "Paris"), record("same", "Paris"), record("u", "Paris", uid="row-7"),
-               record("m", "Paris", source="toolace_multiple_turn")]  # fmt: skip
+    records = [
+        record("same", "Paris"),
+        record("same", "Paris"),
+        record("u", "Paris", uid="row-7"),
+        record("m", "Paris", source="toolace_multiple_turn"),
+    ]
     inp = write_records(tmp_path / "in.jsonl", records)
     samples, skipped = distill_data.load_samples(str(inp), {"toolace_single_turn"}, None)
     keys = [s["key"] for s in samples]
