@@ -8,7 +8,7 @@ answers) once, then alternates, in one process (``bfcl_eval`` imported once, out
 * ``bfcl evaluate``: bfcl-eval's own CLI ``evaluate`` on those files (our handler registered, decoding included);
 * ``run_bfcl evaluate+report``: our subcommand (registration, the same bfcl evaluate, then the report).
 
-Target (issue #8): our overhead < 10 % of bfcl-eval's own evaluate. Prints a Markdown table and the report.
+Target: our overhead < 10 % of bfcl-eval's own evaluate. Prints a Markdown table and the report.
 """
 
 from __future__ import annotations
