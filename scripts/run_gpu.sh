@@ -144,7 +144,7 @@ if wants train; then
 fi
 
 if wants convert; then
-    run "$RL_PYTHON" "$ROOT/verl/model_convert.py" --local_dir "$CKPT" --target_dir "$HF" --skip_check
+    run "$RL_PYTHON" "$ROOT/verl/model_convert.py" --checkpoint "$CKPT" --output-dir "$HF" --skip-check
 fi
 
 if wants serve || wants bfcl || wants apibank || wants acebench; then

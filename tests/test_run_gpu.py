@@ -26,7 +26,7 @@ def test_dry_run_prints_every_stage_in_order_and_runs_nothing(tmp_path):
         "data_process/data_process.py --toolace <TOOLACE> --xlam <XLAM>",
         "data_process/to_verl_parquet.py --input",
         "verl/train_qwen.sh +ablation=qwen2.5_14b",
-        "verl/model_convert.py --local_dir",
+        "verl/model_convert.py --checkpoint",
         "vllm serve",
         "run_bfcl.py generate",
         "run_bfcl.py evaluate",
