@@ -105,7 +105,7 @@ def vllm_server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("serving")
     model = root / "model"
-    build_tiny_qwen2(model, build_tiny_tokenizer(model))
+    build_tiny_qwen2(model, build_tiny_tokenizer(model), hidden=256)  # head_dim 64: vLLM's CPU attention needs it
     port = _free_port()
     command = [
         str(Path(sys.executable).parent / "vllm"),
