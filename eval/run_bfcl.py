@@ -301,9 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None):
+    """Run one subcommand; returns what it returns (``report``: the report dict)."""
     args = build_parser().parse_args(argv)
-    args.func(args)
+    return args.func(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
     return 0
 
 
