@@ -37,6 +37,7 @@ from vllm.reasoning.abs_reasoning_parsers import ReasoningParser, ReasoningParse
 from vllm.tool_parsers.abstract_tool_parser import ToolParser, ToolParserManager
 
 from tool_n1.openai_format import THINK_CLOSE, THINK_OPEN, openai_tool_calls, split_reply, stable_prefix
+from tool_n1.parsing import QWEN_ASSISTANT_MARKER, cut_at_last_marker
 
 NAME = "tool_n1"
 
@@ -133,8 +134,15 @@ class ToolN1ReasoningParser(ReasoningParser):
         return self.model_tokenizer.decode(list(ids))
 
     def is_reasoning_end(self, input_ids: Sequence[int]) -> bool:
-        text = self._decode(input_ids)
-        return text.rfind(THINK_CLOSE) > text.rfind(THINK_OPEN) >= 0
+        """Whether the reply in ``input_ids`` has closed its ``<think>``. A prompt is read from its last assistant
+        marker on, so the tags the system prompt quotes do not count (a prompt ends before any reasoning)."""
+        text = cut_at_last_marker(self._decode(input_ids), QWEN_ASSISTANT_MARKER)
+        reply = text.removeprefix(QWEN_ASSISTANT_MARKER).lstrip()
+        if not reply or THINK_OPEN.startswith(reply):
+            return False  # nothing written yet, or a <think> still arriving
+        if not reply.startswith(THINK_OPEN):
+            return True  # a reply without reasoning (a No-Reason model): all content
+        return reply.rfind(THINK_CLOSE) > reply.rfind(THINK_OPEN)
 
     def extract_content_ids(self, input_ids: list[int]) -> list[int]:
         """The ids after the first ``</think>`` (found by bisection on decoded prefixes)."""
