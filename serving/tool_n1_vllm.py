@@ -185,12 +185,21 @@ class ToolN1ReasoningParser(ReasoningParser):
 
     @staticmethod
     def _parts(text: str) -> tuple[str, str]:
-        """(reasoning so far, content so far) of the first ``<think>`` block, partial tags held back."""
-        text = stable_prefix(text)
+        """(reasoning so far, content so far) of the first ``<think>`` block. Only a partial think tag at the end is
+        held back: everything after ``</think>`` is content at once, since vLLM hands the tool parser only the
+        content of the delta in which the reasoning ends."""
         start = text.find(THINK_OPEN)
         if start == -1:
-            return "", text
+            return "", _without_partial_tag(text, THINK_OPEN)
         end = text.find(THINK_CLOSE, start)
         if end == -1:
-            return text[start + len(THINK_OPEN) :], text[:start]
+            return _without_partial_tag(text[start + len(THINK_OPEN) :], THINK_CLOSE), text[:start]
         return text[start + len(THINK_OPEN) : end], text[:start] + text[end + len(THINK_CLOSE) :]
+
+
+def _without_partial_tag(text: str, tag: str) -> str:
+    """``text`` without a trailing strict prefix of ``tag`` (a tag still arriving)."""
+    for size in range(min(len(tag) - 1, len(text)), 0, -1):
+        if tag.startswith(text[-size:]):
+            return text[:-size]
+    return text

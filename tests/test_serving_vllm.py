@@ -81,6 +81,67 @@ def test_chat_template_renders_earlier_calls_and_tool_results(tmp_path):
     assert "<tools>" not in text  # no tools in the request: no tool prompt
 
 
+def _load_plugin():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tool_n1_vllm", PLUGIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.vllm_env
+@pytest.mark.parametrize(
+    "reply, reasoning, content",
+    [
+        (REPLY, THOUGHT, " "),
+        (f"<tool_call>{json.dumps(CALLS)}</tool_call>", "", ""),  # a No-Reason model: no <think> at all
+        (f"<think>{THOUGHT}</think>Calling.<tool_call>{json.dumps(CALLS[0])}</tool_call>", THOUGHT, "Calling."),
+    ],
+)
+def test_vllm_streaming_parser_over_every_chunking(tmp_path, reply, reasoning, content):
+    # vLLM's own streaming driver (DelegatingParser.parse_delta) with our two parsers, the reply cut into deltas of
+    # every size from one token to all of them: the reasoning, the content and the one call always come out whole.
+    pytest.importorskip("vllm")
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+    from vllm.parser.abstract_parser import DelegatingParser
+
+    plugin = _load_plugin()
+    tokenizer = _tokenizer(tmp_path)
+
+    class Parser(DelegatingParser):
+        reasoning_parser_cls = plugin.ToolN1ReasoningParser
+        tool_parser_cls = plugin.ToolN1ToolParser
+
+    request = ChatCompletionRequest(
+        model="m", messages=[{"role": "user", "content": "q"}], tools=[{"type": "function", "function": TOOL}]
+    )
+    prompt = tokenizer.apply_chat_template(
+        request.messages, tools=[{"type": "function", "function": TOOL}], add_generation_prompt=True, tokenize=False
+    )
+    prompt_ids = tokenizer.encode(prompt, add_special_tokens=False)
+    ids = tokenizer.encode(reply, add_special_tokens=False)
+    for size in range(1, len(ids) + 1):
+        parser = Parser(tokenizer, request.tools)
+        got_reasoning, got_content, calls, sent = "", "", [], []
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            before = tokenizer.decode(sent)
+            sent += chunk
+            delta_text = tokenizer.decode(sent)[len(before) :]
+            finished = start + size >= len(ids)
+            delta = parser.parse_delta(delta_text, chunk, request, prompt_token_ids=prompt_ids, finished=finished)
+            if delta is not None:
+                got_reasoning += delta.reasoning or ""
+                got_content += delta.content or ""
+                calls += [(c.function.name, json.loads(c.function.arguments)) for c in delta.tool_calls or []]
+        assert (got_reasoning, got_content.strip(), calls) == (
+            reasoning,
+            content.strip(),
+            [("get_weather", CALLS[0]["arguments"])],
+        ), size
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
