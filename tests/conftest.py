@@ -14,7 +14,7 @@ SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 
 # Stage folders are plain script folders (no __init__.py); their modules import each other by name.
 # Never put REPO itself on sys.path: our `verl/` folder would shadow the installed verl package.
-for stage in ("data_process", "eval"):
+for stage in ("data_process", "eval", "scripts"):
     path = str(REPO / stage)
     if path not in sys.path:
         sys.path.insert(0, path)
@@ -37,7 +37,7 @@ def shared_fixtures() -> Path:
 
 
 #: Marker → the package that marks its environment (scripts/test.sh runs each marker in its own venv).
-ENV_MARKERS = {"rl_env": "verl", "sft_env": "llamafactory", "eval_env": "bfcl_eval", "rl_vllm_env": "vllm"}
+ENV_MARKERS = {"rl_env": "verl", "sft_env": "llamafactory", "eval_env": "bfcl_eval", "vllm_env": "vllm"}
 
 
 def _installed(package: str) -> bool:

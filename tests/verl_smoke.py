@@ -40,9 +40,15 @@ def pipeline_parquet(fixtures: Path, out: Path) -> Path:
     quiet = ["--no-progress", "--log-level", "ERROR"]
     for argv in (
         [str(stage / "data_process.py"), *inputs, "--output-dir", str(out / "unified"), *quiet],
-        [str(stage / "to_verl_parquet.py"), "--input", str(out / "unified" / "unified.jsonl"), "--output-dir",
-         str(out / "verl"), *quiet],
-    ):  # fmt: skip
+        [
+            str(stage / "to_verl_parquet.py"),
+            "--input",
+            str(out / "unified" / "unified.jsonl"),
+            "--output-dir",
+            str(out / "verl"),
+            *quiet,
+        ],
+    ):
         run = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=600, cwd=stage)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return out / "verl"
@@ -64,8 +70,7 @@ def fit_tiny_policy(model_dir: Path, data_dir: Path, steps: int = 160, seed: int
     import random
 
     import torch
-
-    from tests.tiny_model import build_tiny_qwen2, build_tiny_tokenizer
+    from tiny_model import build_tiny_qwen2, build_tiny_tokenizer
 
     rows = _rows(data_dir / "train.parquet") + _rows(data_dir / "test.parquet")
     rendered = ["".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in row["prompt"]) for row in rows]
@@ -75,8 +80,10 @@ def fit_tiny_policy(model_dir: Path, data_dir: Path, steps: int = 160, seed: int
         list(tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, return_dict=True)["input_ids"])
         for row in rows
     ]
-    targets = [tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-               for text in (WITH_THINK, WITHOUT_THINK)]  # fmt: skip
+    targets = [
+        tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        for text in (WITH_THINK, WITHOUT_THINK)
+    ]
     torch.manual_seed(seed)
     generator = random.Random(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -153,10 +160,18 @@ def run_train_qwen(
 def convert_and_generate(checkpoints: Path, target: Path, python: str) -> str:
     """verl/model_convert.py on the latest checkpoint, then the converted folder loads and generates."""
     convert = subprocess.run(
-        [python, str(REPO / "verl" / "model_convert.py"), "--local_dir", str(checkpoints), "--target_dir",
-         str(target)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            python,
+            str(REPO / "verl" / "model_convert.py"),
+            "--local_dir",
+            str(checkpoints),
+            "--target_dir",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert convert.returncode == 0 and "RESULT: OK" in convert.stdout, convert.stdout[-3000:] + convert.stderr[-3000:]
     code = (
         "import sys, json, torch\n"
