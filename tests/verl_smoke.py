@@ -64,8 +64,8 @@ def fit_tiny_policy(model_dir: Path, data_dir: Path, steps: int = 160, seed: int
     """A tiny Qwen2 (2 layers, hidden 128, head_dim 32) answering every prompt with or without think tags, at random.
 
     The tokenizer's merges are learned on the prompts (so they take few tokens); the model is trained with teacher
-    forcing on real prompts -> :data:`WITH_THINK` and -> :data:`WITHOUT_THINK` alike, so its first answer token is a
-    coin flip. Returns {"rows", "steps", "final_loss", "parameters", "prompt_tokens_max"}.
+    forcing on real prompts -> :data:`WITH_THINK` (3 steps in 4) and -> :data:`WITHOUT_THINK`, so its first answer
+    token is a biased coin flip. Returns {"rows", "steps", "final_loss", "parameters", "prompt_tokens_max"}.
     """
     import random
 
@@ -90,7 +90,9 @@ def fit_tiny_policy(model_dir: Path, data_dir: Path, steps: int = 160, seed: int
     model.train()
     loss = torch.tensor(0.0)
     for step in range(steps):
-        prompt, target = generator.choice(prompts), targets[step % 2]
+        # 3 of 4 steps teach the think answer: at 1:1 the fitted policy thinks about 1 time in 4 under HF sampling and
+        # less in vLLM's bf16 rollout; more think targets keep both answers frequent there
+        prompt, target = generator.choice(prompts), targets[0 if step % 4 else 1]
         ids = torch.tensor([prompt + target])
         labels = torch.tensor([[-100] * len(prompt) + target])
         loss = model(input_ids=ids, labels=labels).loss
