@@ -5,7 +5,9 @@
 
 Reports the mean reward, the format rate (reasoning tags as the reward checks them), the parse rate (a well-formed
 call list) and the exact-match rate (same multiset of calls as the ground truth), overall and per source id, as a
-table and ``<output>/report.json``. Generation goes through any OpenAI-compatible endpoint (``vllm serve`` on a GPU
+table and ``<output>/report.json``; each item's scores go to ``<output>/scores.jsonl`` (paired tests between models).
+A request that gets no answer is not a wrong answer: rates are over the answered items, ``unanswered`` counts the
+rest, unanswered items are requested again (``--rounds``), and the command exits with status 3 if any remain. Generation goes through any OpenAI-compatible endpoint (``vllm serve`` on a GPU
 host, ``eval/serve_hf.py`` on a CPU) with greedy decoding, the chat endpoint and the parquet's own chat messages,
 so the model sees exactly the training prompt. Raw outputs are kept in ``<output>/raw.jsonl`` (a rerun resumes).
 """
@@ -46,35 +48,60 @@ def row_id(row: dict[str, Any], position: int) -> str:
     return f"{info.get('split', 'row')}-{info.get('index', position)}"
 
 
-def score_outputs(rows: list[dict[str, Any]], outputs: dict[str, str], **reward_kwargs: Any) -> dict[str, Any]:
-    """Score each row's output; a row without output counts as a failed generation (score 0)."""
-    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+def score_items(rows: list[dict[str, Any]], outputs: dict[str, str], **reward_kwargs: Any) -> list[dict[str, Any]]:
+    """One record per row: ``id``, ``group``, ``answered`` and, for answered rows, the reward's metrics."""
+    items = []
     for position, row in enumerate(rows):
-        output = outputs.get(row_id(row, position))
+        key = row_id(row, position)
+        output = outputs.get(key)
         info = row.get("extra_info") or {}
-        group = info.get("id") or row.get("data_source", "all")
-        result = compute_score(row.get("data_source", "toolcall"), output or "", row["reward_model"]["ground_truth"],
-                               info, **reward_kwargs)  # fmt: skip
-        for name in ("all", group):
+        item: dict[str, Any] = {"id": key, "group": info.get("id") or row.get("data_source", "all"),
+                                "answered": output is not None}  # fmt: skip
+        if output is not None:
+            result = compute_score(row.get("data_source", "toolcall"), output, row["reward_model"]["ground_truth"],
+                                   info, **reward_kwargs)  # fmt: skip
+            item.update({k: float(result[k]) for k in METRICS})
+        items.append(item)
+    return items
+
+
+def summarise(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per group and ``all``: ``n`` rows, ``unanswered`` (also as ``missing``), ``answered`` and each metric's mean
+    over the answered rows (0.0 when none was answered)."""
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for item in items:
+        for name in ("all", item["group"]):
             totals[name]["n"] += 1
-            totals[name]["missing"] += output is None
+            if not item["answered"]:
+                totals[name]["unanswered"] += 1
+                continue
             for key in METRICS:
-                totals[name][key] += result[key]
-    return {
-        name: {"n": int(t["n"]), "missing": int(t["missing"]), **{k: t[k] / t["n"] for k in METRICS}}
-        for name, t in totals.items()
-    }
+                totals[name][key] += item[key]
+    report = {}
+    for name, t in totals.items():
+        answered = int(t["n"] - t["unanswered"])
+        report[name] = {"n": int(t["n"]), "answered": answered, "unanswered": int(t["unanswered"]),
+                        "missing": int(t["unanswered"]), **{k: t[k] / answered if answered else 0.0 for k in METRICS}}  # fmt: skip
+    return report
+
+
+def score_outputs(rows: list[dict[str, Any]], outputs: dict[str, str], **reward_kwargs: Any) -> dict[str, Any]:
+    """Score each row's output; rows without output are counted as ``unanswered``, not scored."""
+    return summarise(score_items(rows, outputs, **reward_kwargs))
 
 
 def print_table(report: dict[str, Any]) -> None:
-    print(f"| {'group':<24} | {'n':>4} | " + " | ".join(f"{label:>11}" for label in METRICS.values()) + " |")
-    print("|" + "|".join("-" * w for w in [26, 6] + [13] * len(METRICS)) + "|")
+    labels = " | ".join(f"{label:>11}" for label in METRICS.values())
+    print(f"| {'group':<24} | {'n':>4} | {'unanswered':>10} | {labels} |")
+    print("|" + "|".join("-" * w for w in [26, 6, 12] + [13] * len(METRICS)) + "|")
     for name, row in sorted(report.items(), key=lambda kv: (kv[0] != "all", kv[0])):
-        print(f"| {name:<24} | {row['n']:>4} | " + " | ".join(f"{row[k]:>11.4f}" for k in METRICS) + " |")
+        cells = " | ".join(f"{row[k]:>11.4f}" for k in METRICS)
+        print(f"| {name:<24} | {row['n']:>4} | {row['unanswered']:>10} | {cells} |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)  # fmt: skip
     parser.add_argument("--data", type=Path, required=True, help="verl parquet (or JSONL) with prompt + reward_model")
     parser.add_argument("--output", type=Path, required=True, help="folder for raw.jsonl and report.json")
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows (default: all)")
@@ -83,8 +110,10 @@ def main() -> None:
                         help="reward variant (default: each row's extra_info.prompt_type)")  # fmt: skip
     parser.add_argument("--predictions", type=Path, default=None,
                         help="score this raw.jsonl ({id, output} lines) instead of generating")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="passes over the unanswered items (each with --retries per request; default 3)")  # fmt: skip
     openai_generate.add_cli_flags(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     rows = load_rows(args.data, args.limit)
     args.output.mkdir(parents=True, exist_ok=True)
@@ -92,12 +121,28 @@ def main() -> None:
         outputs = openai_generate.read_outputs(args.predictions)
     else:
         config = openai_generate.config_from_args(args)
-        items = [(row_id(row, i), list(row["prompt"])) for i, row in enumerate(rows)]
-        outputs = openai_generate.generate(items, config, args.output / "raw.jsonl")
-    report = score_outputs(rows, outputs, mode=args.mode, variant=args.variant)
+        requests = [(row_id(row, i), list(row["prompt"])) for i, row in enumerate(rows)]
+        outputs: dict[str, str] = {}
+        for attempt in range(max(1, args.rounds)):
+            if attempt:
+                print(f"round {attempt + 1}: requesting {len(requests) - len(outputs)} unanswered item(s) again",
+                      flush=True)  # fmt: skip
+            outputs = openai_generate.generate(requests, config, args.output / "raw.jsonl")
+            if len(outputs) >= len(requests):
+                break
+    items = score_items(rows, outputs, mode=args.mode, variant=args.variant)
+    with open(args.output / "scores.jsonl", "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(item) + "\n" for item in items)
+    report = summarise(items)
     (args.output / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
+    unanswered = report["all"]["unanswered"] if report else 0
+    if unanswered:
+        print(f"error: {unanswered} of {len(rows)} item(s) got no answer after {args.rounds} round(s); "
+              f"rerun to retry them ({args.output / 'raw.jsonl'} keeps the answered ones)", flush=True)  # fmt: skip
+        return 3
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
