@@ -7,7 +7,8 @@ Reports the mean reward, the format rate (reasoning tags as the reward checks th
 call list) and the exact-match rate (same multiset of calls as the ground truth), overall and per source id, as a
 table and ``<output>/report.json``; each item's scores go to ``<output>/scores.jsonl`` (paired tests between models).
 A request that gets no answer is not a wrong answer: rates are over the answered items, ``unanswered`` counts the
-rest, unanswered items are requested again (``--rounds``), and the command exits with status 3 if any remain. Generation goes through any OpenAI-compatible endpoint (``vllm serve`` on a GPU
+rest, unanswered items are requested again (``--rounds``), and the command exits with status 3 if any remain.
+Generation goes through any OpenAI-compatible endpoint (``vllm serve`` on a GPU
 host, ``eval/serve_hf.py`` on a CPU) with greedy decoding, the chat endpoint and the parquet's own chat messages,
 so the model sees exactly the training prompt. Raw outputs are kept in ``<output>/raw.jsonl`` (a rerun resumes).
 """
@@ -80,8 +81,10 @@ def summarise(items: list[dict[str, Any]]) -> dict[str, Any]:
     report = {}
     for name, t in totals.items():
         answered = int(t["n"] - t["unanswered"])
-        report[name] = {"n": int(t["n"]), "answered": answered, "unanswered": int(t["unanswered"]),
-                        "missing": int(t["unanswered"]), **{k: t[k] / answered if answered else 0.0 for k in METRICS}}  # fmt: skip
+        means = {k: t[k] / answered if answered else 0.0 for k in METRICS}
+        unanswered = int(t["unanswered"])
+        report[name] = {"n": int(t["n"]), "answered": answered, "unanswered": unanswered, "missing": unanswered,
+                        **means}  # fmt: skip
     return report
 
 
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predictions", type=Path, default=None,
                         help="score this raw.jsonl ({id, output} lines) instead of generating")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3,
-                        help="passes over the unanswered items (each with --retries per request; default 3)")  # fmt: skip
+                        help="passes over unanswered items (each with --retries per request; default 3)")  # fmt: skip
     openai_generate.add_cli_flags(parser)
     args = parser.parse_args(argv)
 
