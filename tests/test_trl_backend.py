@@ -380,8 +380,14 @@ class FirstGroupFlat:
 def test_filter_groups_replaces_zero_variance_groups(trl_backend, tiny_setup, tmp_path):
     out = tmp_path / "dapo"
     score = FirstGroupFlat()
-    argv = tiny_argv(tiny_setup, out, "--max-steps", "2", "algorithm.filter_groups.enable=true",
-                     "algorithm.filter_groups.max_num_gen_batches=6")  # fmt: skip
+    argv = tiny_argv(
+        tiny_setup,
+        out,
+        "--max-steps",
+        "2",
+        "algorithm.filter_groups.enable=true",
+        "algorithm.filter_groups.max_num_gen_batches=6",
+    )
     summary = trl_backend.main(argv, score_fn=score)
     assert summary["plan"]["filter_groups"] == {"metric": "score", "max_num_gen_batches": 6, "seed": 42}
     rows = read_metrics(out / "metrics.jsonl")
@@ -394,8 +400,14 @@ def test_filter_groups_replaces_zero_variance_groups(trl_backend, tiny_setup, tm
 
 def test_filter_groups_fills_with_flat_groups_when_no_signal(trl_backend, tiny_setup, tmp_path):
     out = tmp_path / "flat"
-    argv = tiny_argv(tiny_setup, out, "--max-steps", "1", "algorithm.filter_groups.enable=true",
-                     "algorithm.filter_groups.max_num_gen_batches=2")  # fmt: skip
+    argv = tiny_argv(
+        tiny_setup,
+        out,
+        "--max-steps",
+        "1",
+        "algorithm.filter_groups.enable=true",
+        "algorithm.filter_groups.max_num_gen_batches=2",
+    )
     trl_backend.main(argv, score_fn=lambda *a, **k: {"score": 0.0, "format_ok": 0.0})
     (row,) = read_metrics(out / "metrics.jsonl")
     assert row["filter_groups_gen_batches"] == 2.0 and row["filter_groups_zero_std_kept"] == 1.0
