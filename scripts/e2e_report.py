@@ -213,6 +213,15 @@ def write(root: Path, profile: str, timings: dict[str, float]) -> Path:
             "",
         ]
     unanswered = sum(1 for items in scores.values() for item in items if not item.get("answered"))
+    serving = []
+    for key in scores:
+        info = read_json(root / "eval" / key / "serving.json")
+        if info:
+            fallback = f"; fallback: {info['fallback']}" if info.get("fallback") else ""
+            serving.append(
+                f"{key}: {info.get('engine')} (up in {info.get('startup_s')} s, "
+                f"{info.get('total_s')} s in all{fallback})"
+            )
     lines = [
         f"# Tool-N1 end-to-end run ({profile} profile)",
         "",
@@ -237,6 +246,7 @@ def write(root: Path, profile: str, timings: dict[str, float]) -> Path:
         *sentences,
         "",
         *control_lines,
+        *([f"Evaluation servers: {'; '.join(serving)}.", ""] if serving else []),
         "GRPO settings:",
         *settings,
         "",

@@ -36,6 +36,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import e2e_serve
+
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
 LF_CLI = str(VENV / "sft" / "bin" / "llamafactory-cli")
@@ -350,9 +352,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def stage_eval(run: Run, models: dict[str, Path]) -> None:
-    """Each model behind its own serve_hf.py: held-out prompts with our reward, then the BFCL slice. ``heldout.py``
-    retries unanswered requests and exits non-zero if any remain, which stops the run."""
+def stage_eval(run: Run, models: dict[str, Path], engine: str) -> None:
+    """Each model behind its own server (``e2e_serve.py``: ``vllm serve`` or ``serve_hf.py``): held-out prompts with
+    our reward, then the BFCL slice. ``heldout.py`` retries unanswered requests and exits non-zero if any remain,
+    which stops the run."""
     heldout = run.root / "data" / "verl_heldout" / "test.parquet"
     tokens = str(run.profile["max_tokens"])
     for name, model in models.items():
@@ -360,25 +363,8 @@ def stage_eval(run: Run, models: dict[str, Path]) -> None:
         if (out / ".done").exists():
             continue
         port = free_port()
-        serve = [
-            python("rl"),
-            str(REPO / "eval" / "serve_hf.py"),
-            "--model",
-            str(model),
-            "--port",
-            str(port),
-            "--served-model-name",
-            name,
-            "--max-tokens-cap",
-            tokens,
-            "--max-batch",
-            "16",
-        ]
-        log = (run.root / "logs" / f"serve_{name}.log").open("w")
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        server = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=env)
-        base_url = f"http://127.0.0.1:{port}/v1"
-        try:
+        log_path = run.root / "logs" / f"serve_{name}.log"
+        with e2e_serve.serve(engine, model, name, int(tokens), log_path, port) as (base_url, info):
             run.sh(
                 "eval",
                 [
@@ -445,10 +431,7 @@ def stage_eval(run: Run, models: dict[str, Path]) -> None:
                     str(bfcl / "report.json"),
                 ],
             )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            log.close()
+        (out / "serving.json").write_text(json.dumps(info) + "\n")
         (out / ".done").write_text("")
 
 
@@ -467,6 +450,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redo", choices=STAGES, default=None, help="run this stage and all later ones again")
     parser.add_argument(
         "--control", action="store_true", help="also run the lr=0 control stage (always on in the tiny profile)"
+    )
+    parser.add_argument(
+        "--server",
+        choices=e2e_serve.ENGINES,
+        default="auto",
+        help="evaluation server: vllm (vllm serve), hf (eval/serve_hf.py), auto (default: vllm where "
+        "installed and the model's head size is supported, else hf)",
     )
     args = parser.parse_args(argv)
 
@@ -512,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
             models = {
                 key: paths[key] for key in ("base", "sft", "sft_grpo", "base_grpo", "sft_grpo_lr0") if key in paths
             }
-            stage_eval(run, models)
+            stage_eval(run, models, args.server)
             if "sft_grpo_lr0" in models:
                 check_control(run, models["sft_grpo_lr0"], models["sft"])
         elif stage == "report":
