@@ -23,6 +23,7 @@ from typing import Any
 
 import openai_generate
 
+from tool_n1.cli import ArgumentParser
 from tool_n1.reward import MODES, VARIANTS, compute_score
 
 METRICS = {"score": "reward", "format_ok": "format", "call_parsed": "parsed", "calls_match": "exact match"}
@@ -112,7 +113,7 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
     )
     parser.add_argument("--data", type=Path, required=True, help="verl parquet (or JSONL) with prompt + reward_model")

@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -186,8 +187,10 @@ def build_server(
     return ThreadingHTTPServer((host, port), make_handler(generator, served_name or model))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--model", required=True, help="local Hugging Face model folder")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8011, help="port (default 8011; 0 = any free port)")
@@ -198,7 +201,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="torch seed set before each generation (default 0)")
     parser.add_argument("--max-batch", type=int, default=8, help="requests generated together at most (default 8)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     server = build_server(
         args.model,
@@ -217,7 +220,8 @@ def main() -> None:
         pass
     finally:
         server.server_close()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

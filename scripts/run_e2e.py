@@ -211,7 +211,7 @@ def stage_model(run: Run, profile: str, given: str | None) -> Path:
     if profile == "tiny":
         out = run.dir("model") / "base"
         if not (out / "config.json").exists():
-            run.sh("model", [python("rl"), str(REPO / "tests" / "tiny_model.py"), str(out)])
+            run.sh("model", [python("rl"), str(REPO / "scripts" / "tiny_model.py"), str(out)])
         return out
     out = REPO / "outputs" / "models" / "smollm2-135m-instruct"
     run.sh("model", [python("sft"), str(REPO / "scripts" / "prepare_smollm2.py"), "--out", str(out)])

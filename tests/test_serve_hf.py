@@ -8,9 +8,9 @@ import urllib.error
 import urllib.request
 
 import pytest
+from tiny_model import build_tiny_qwen2, build_tiny_tokenizer, write_toy_parquet
 
 from tests.conftest import REPO
-from tests.tiny_model import build_tiny_qwen2, build_tiny_tokenizer, write_toy_parquet
 
 pytestmark = pytest.mark.rl_env  # torch, transformers and pyarrow: the RL environment has all three
 
