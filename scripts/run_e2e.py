@@ -443,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         "--profile",
         choices=list(PROFILES),
         default="default",
-        help="default: SmolLM2-135M-Instruct (about 50 min on 2 idle cores); tiny: random tiny model, minutes (CI)",
+        help="default: SmolLM2-135M-Instruct (the README's run); tiny: a random tiny model (what CI runs)",
     )
     parser.add_argument("--run-dir", type=Path, default=None, help="output folder (default: outputs/e2e-<profile>)")
     parser.add_argument("--model", default=None, help="a local Hugging Face model folder instead of the default")
