@@ -387,7 +387,7 @@ def test_filter_groups_replaces_zero_variance_groups(trl_backend, tiny_setup, tm
         "algorithm.filter_groups.enable=true",
         "algorithm.filter_groups.max_num_gen_batches=6",
     )
-    summary = trl_backend.main(argv, score_fn=score)
+    summary = trl_backend.train(argv, score_fn=score)
     assert summary["plan"]["filter_groups"] == {"metric": "score", "max_num_gen_batches": 6, "seed": 42}
     rows = read_metrics(out / "metrics.jsonl")
     assert [row["step"] for row in rows] == [1, 2]
@@ -407,7 +407,7 @@ def test_filter_groups_fills_with_flat_groups_when_no_signal(trl_backend, tiny_s
         "algorithm.filter_groups.enable=true",
         "algorithm.filter_groups.max_num_gen_batches=2",
     )
-    trl_backend.main(argv, score_fn=lambda *a, **k: {"score": 0.0, "format_ok": 0.0})
+    trl_backend.train(argv, score_fn=lambda *a, **k: {"score": 0.0, "format_ok": 0.0})
     (row,) = read_metrics(out / "metrics.jsonl")
     assert row["filter_groups_gen_batches"] == 2.0 and row["filter_groups_zero_std_kept"] == 1.0
 
@@ -431,7 +431,7 @@ def test_learning_rate_zero_leaves_weights_unchanged_and_saves_for_inference(trl
     out = tmp_path / "lr0"
     argv = tiny_argv(tiny_setup, out, "--max-steps", "2")
     argv[argv.index("actor_rollout_ref.actor.optim.lr=1e-2")] = "actor_rollout_ref.actor.optim.lr=0"
-    trl_backend.main(argv, score_fn=ScoreSpy())
+    trl_backend.train(argv, score_fn=ScoreSpy())
     rows = read_metrics(out / "metrics.jsonl")
     assert any(row["grad_norm"] and row["grad_norm"] > 0 for row in rows), rows  # there was a gradient to apply
     before = load_file(tiny_setup / "model" / "model.safetensors")
