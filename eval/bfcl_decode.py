@@ -117,7 +117,8 @@ def _literal_source(key: str, value: Any) -> str:
 
 
 def check_execute_string(text: Any, allowed: Collection[str]) -> None:
-    """Raise :class:`DecodeError` unless ``text`` is exactly ``name(kw=literal, ...)`` with ``name`` in ``allowed``."""
+    """Raise :class:`DecodeError` unless ``text`` is exactly ``name(literal, ..., kw=literal, ...)`` with ``name`` in
+    ``allowed`` (positional literals only occur in BFCL's own ground truth; :func:`call_string` writes keywords)."""
     if not isinstance(text, str) or len(text) > MAX_CALL_CHARS:
         raise DecodeError("call string missing or too long")
     try:
@@ -125,12 +126,14 @@ def check_execute_string(text: Any, allowed: Collection[str]) -> None:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise DecodeError("call string does not parse") from None
     call = tree.body
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and not call.args):
-        raise DecodeError("call string is not a plain call of one name with keyword arguments")
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+        raise DecodeError("call string is not a plain call of one name")
     check_name(call.func.id, allowed)
+    if not all(_is_literal(arg) for arg in call.args):
+        raise DecodeError("call string has a non-literal positional argument")
     for kw in call.keywords:
         if kw.arg is None or kw.arg.startswith("__") or not _is_literal(kw.value):
-            raise DecodeError("call string has a non-literal or unnamed argument")
+            raise DecodeError("call string has a non-literal or unpacked keyword argument")
 
 
 def call_string(name: str, arguments: dict[str, Any], allowed: Collection[str]) -> str:
