@@ -24,18 +24,33 @@ OFFICIAL_COLUMNS = {  # (csv file, column) → our key
 }
 
 
-def read_scores(score_dir: Path, model_dir: str) -> dict[str, dict[str, float]]:
-    """``{category: {"accuracy": percent, "correct": n, "total": n}}`` from the score files' header lines."""
+def read_scores(
+    score_dir: Path, model_dir: str, server_errors: dict[str, list[str]] | None = None
+) -> dict[str, dict[str, float]]:
+    """``{category: {"accuracy": percent, "correct": n, "total": n}}`` from the score files' header lines.
+
+    ``server_errors`` (``{category: [ids]}`` of entries whose request failed): such an entry that bfcl counted
+    correct (a failed request reads as "no call", right on irrelevance) is counted wrong here, and the count is kept
+    under ``server_errors``.
+    """
     scores = {}
     for path in sorted((score_dir / model_dir).rglob("BFCL_v4_*_score.json")):
         match = SCORE_FILE.fullmatch(path.name)
         with path.open(encoding="utf-8") as handle:
             header = json.loads(handle.readline())
-        scores[match.group(1)] = {
-            "accuracy": 100.0 * header["accuracy"],
-            "correct": header.get("correct_count"),
-            "total": header.get("total_count"),
-        }
+            failed = {str(json.loads(line).get("id")) for line in handle if line.strip()}
+        category = match.group(1)
+        correct, total = header.get("correct_count"), header.get("total_count")
+        errors = (server_errors or {}).get(category, [])
+        passed_errors = sum(i not in failed for i in errors)
+        if passed_errors and correct is not None and total:
+            correct -= passed_errors
+            accuracy = 100.0 * correct / total
+        else:
+            accuracy = 100.0 * header["accuracy"]
+        scores[category] = {"accuracy": accuracy, "correct": correct, "total": total}
+        if errors:
+            scores[category]["server_errors"] = len(errors)
     return scores
 
 
@@ -63,6 +78,9 @@ def build_report(label: str, scores: dict[str, Any], official: dict[str, float |
         "categories": scores,
         "relevance": {k: flat.get(k) for k in metrics.EXTRA},
         "bfcl_official": official or {},
+        "server_errors": {
+            k: v["server_errors"] for k, v in scores.items() if isinstance(v, dict) and v.get("server_errors")
+        },  # fmt: skip
         "paper_table2": metrics.PAPER_TABLE2,
         "notes": [
             "Non-live = mean(Simple, Multiple, Parallel, Parallel Multiple), Simple = mean(python, java, javascript);"
@@ -88,4 +106,7 @@ def render(report: dict) -> str:
     }
     lines.append("BFCL's own figures and (ir)relevance (not part of the paper's columns):")
     lines += [f"  {name:<26} {'-' if value is None else f'{value:.2f}'}" for name, value in extra.items()]
+    if report.get("server_errors"):
+        counts = ", ".join(f"{k} {v}" for k, v in report["server_errors"].items())
+        lines.append(f"Failed requests, counted wrong (not model replies): {counts}")
     return "\n".join(lines)

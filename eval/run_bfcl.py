@@ -71,21 +71,39 @@ def bfcl_cli(argv: list[str]) -> None:
     cli(argv, standalone_mode=False)
 
 
-def wait_for_server(base_url: str, timeout: float) -> None:
-    """Poll ``GET {base_url}/models`` until 200 (bfcl's own wait has no time limit)."""
+def wait_for_server(base_url: str, timeout: float, api_key: str | None = None) -> None:
+    """Poll ``GET {base_url}/models`` (with the API key) until 200, every 2 s, at most ``timeout`` s; a 401/403
+    ends the wait at once (a wrong or missing key does not become ready by waiting)."""
     deadline = time.monotonic() + timeout
     last = "no attempt"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     while True:
         try:
-            with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=10) as response:
+            request = urllib.request.Request(base_url.rstrip("/") + "/models", headers=headers)
+            with urllib.request.urlopen(request, timeout=10) as response:
                 if response.status == 200:
                     return
                 last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                raise SystemExit(f"{base_url}: HTTP {exc.code}: the server refused the API key "
+                                 "(pass it with --api-key-env NAME)") from None  # fmt: skip
+            last = f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:
             last = str(getattr(exc, "reason", exc))
         if time.monotonic() >= deadline:
             raise SystemExit(f"no OpenAI-compatible server at {base_url} after {timeout:.0f} s ({last})")
         time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+
+
+def api_key_from_env(name: str | None) -> str | None:
+    """The API key in environment variable ``name`` (``None`` without a name; an error when it is unset)."""
+    if not name:
+        return None
+    key = os.environ.get(name)
+    if not key:
+        raise SystemExit(f"--api-key-env {name}: the environment variable is not set")
+    return key
 
 
 def model_dir(key: str) -> str:
@@ -114,7 +132,13 @@ def cmd_generate(args) -> None:
     os.environ["REMOTE_OPENAI_BASE_URL"] = args.base_url
     if args.tokenizer_path:
         os.environ["REMOTE_OPENAI_TOKENIZER_PATH"] = args.tokenizer_path
-    wait_for_server(args.base_url, args.wait)
+    api_key = api_key_from_env(args.api_key_env)
+    if api_key:
+        os.environ["REMOTE_OPENAI_API_KEY"] = api_key  # bfcl's OpenAI client sends it with every request
+    wait_for_server(args.base_url, args.wait, api_key)
+    import bfcl_runtime
+
+    bfcl_runtime.pace_readiness_check(api_key or os.environ.get("REMOTE_OPENAI_API_KEY"), args.wait)
     options = resolve_options(args, Path("/nonexistent"))
     served = args.served_model or args.local_model_path or args.model
     register(args.model, served, options)
@@ -139,6 +163,13 @@ def cmd_generate(args) -> None:
         (root / "test_case_ids_to_generate.json").write_text(json.dumps(by_category, indent=1) + "\n")
         argv.append("--run-ids")
     bfcl_cli(argv)
+    failed = bfcl_runtime.server_errors(result_dir, model_dir(args.model))
+    if failed:
+        counts = ", ".join(f"{category} {len(ids)}" for category, ids in failed.items())
+        print(f"error: {sum(map(len, failed.values()))} entries have no reply (the request failed: {counts}); "
+              "rerun generate with --allow-overwrite once the server works", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
 
 
 def cmd_evaluate(args) -> None:
@@ -147,6 +178,16 @@ def cmd_evaluate(args) -> None:
     result_dir = Path(args.result_dir or root / "result").resolve()
     score_dir = Path(args.score_dir or root / "score").resolve()
     register(args.model, args.model, resolve_options(args, result_dir))
+    import bfcl_runtime
+
+    bfcl_runtime.tolerate_short_latency_lists()
+    failed = bfcl_runtime.server_errors(result_dir, model_dir(args.model))
+    count = sum(map(len, failed.values()))
+    if count > args.allow_server_errors:
+        counts = ", ".join(f"{category} {len(ids)}" for category, ids in failed.items())
+        raise SystemExit(f"{count} result entries are failed requests, not replies ({counts}): regenerate them, or "
+                         f"pass --allow-server-errors {count} to score them as wrong")  # fmt: skip
+    args.server_errors = failed
     argv = ["evaluate", "--model", args.model, "--test-category", args.test_category,
             "--result-dir", str(result_dir), "--score-dir", str(score_dir)]  # fmt: skip
     bfcl_cli(argv + ["--partial-eval"] * args.partial_eval)
@@ -163,7 +204,7 @@ def cmd_report(args) -> dict:
     else:
         root = Path(args.project_root or os.environ.get("BFCL_PROJECT_ROOT") or "outputs/bfcl").resolve()
         score_dir = Path(args.score_dir or root / "score").resolve()
-        scores = bfcl_report.read_scores(score_dir, model_dir(args.model))
+        scores = bfcl_report.read_scores(score_dir, model_dir(args.model), getattr(args, "server_errors", None))
         if not scores:
             raise SystemExit(f"no score files under {score_dir / model_dir(args.model)}")
         official = bfcl_report.read_official(score_dir, args.model)
@@ -233,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="checkpoint folder with config.json + tokenizer files (token "
         "counting); its path string is also the model name sent, so serve it as `vllm serve PATH`",
     )
+    gen.add_argument(
+        "--api-key-env",
+        help="environment variable holding the server's API key: sent with the "
+        "readiness check and every request bfcl makes (default: none, or $REMOTE_OPENAI_API_KEY)",
+    )
     gen.add_argument("--served-model", help="model name sent when no --local-model-path (default: the key)")
     gen.add_argument("--tokenizer-path", help="tokenizer folder for a remote server (REMOTE_OPENAI_TOKENIZER_PATH)")
     gen.add_argument(
@@ -260,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--score-dir", help="score folder (default <project root>/score)")
     ev.add_argument("--partial-eval", action="store_true", help="score only the ids present in the result files")
     ev.add_argument("--no-report", action="store_true", help="do not print the report afterwards")
+    ev.add_argument("--allow-server-errors", type=int, default=0,
+                    help="score at most this many failed-request entries (counted wrong and shown apart); more "
+                    "stops the evaluation (default 0)")  # fmt: skip
     ev.add_argument("--label", help="row label in the report (default: the key)")
     ev.add_argument("--output", help="report JSON (default <score dir>/<model dir>/tool_n1_report.json)")
     ev.set_defaults(func=cmd_evaluate)
@@ -285,4 +334,5 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    outcome = main()
+    sys.exit(outcome if isinstance(outcome, int) else 0)
