@@ -7,25 +7,19 @@
   HTTP 401/403. bfcl's completion requests already send ``REMOTE_OPENAI_API_KEY`` (its OpenAI client).
 * :func:`tolerate_short_latency_lists`: bfcl's summary takes ``statistics.stdev`` of the latencies, which raises on
   fewer than two (a one-item run); the helper module gets a ``statistics`` whose ``stdev`` is 0.0 there.
-* :func:`server_errors`: entries whose stored result is bfcl's ``"Error during inference: …"`` (the server failed or
-  refused): counted apart, never scored as a model reply.
 
 Importing this module imports ``bfcl_eval``: set ``BFCL_PROJECT_ROOT`` first.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 import types
-from pathlib import Path
 
 import requests
 from bfcl_eval.eval_checker import eval_runner_helper
 from bfcl_eval.model_handler.local_inference import base_oss_handler
-
-SERVER_ERROR_PREFIX = "Error during inference"
 
 
 class ServerNotReady(RuntimeError):
@@ -74,19 +68,3 @@ def tolerate_short_latency_lists() -> None:
     patched = types.SimpleNamespace(**{name: getattr(statistics, name) for name in ("mean", "variance", "median")})
     patched.stdev = stdev
     eval_runner_helper.statistics = patched
-
-
-def server_errors(result_dir: Path, model_dir: str) -> dict[str, list[str]]:
-    """``{category: [ids]}`` of entries whose result is bfcl's inference-error string (a failed request)."""
-    found: dict[str, list[str]] = {}
-    for path in sorted((result_dir / model_dir).rglob("BFCL_v4_*_result.json")):
-        category = path.name.removeprefix("BFCL_v4_").removesuffix("_result.json")
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            result = entry.get("result") if isinstance(entry, dict) else None
-            if isinstance(result, str) and result.startswith(SERVER_ERROR_PREFIX):
-                found.setdefault(category, []).append(str(entry.get("id")))
-    return found

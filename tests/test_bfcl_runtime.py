@@ -18,7 +18,7 @@ pytestmark = pytest.mark.eval_env
 KEY_ENV = "TOOL_N1_TEST_SERVER_KEY"
 
 
-def test_api_key_reaches_every_request(tmp_path, monkeypatch):
+def test_api_key_reaches_every_request_of_every_seed(tmp_path, monkeypatch):
     root = bfcl_root()
     import run_bfcl
 
@@ -28,12 +28,14 @@ def test_api_key_reaches_every_request(tmp_path, monkeypatch):
     with OpenAIStub(default=Action.ok("<tool_call>[]</tool_call>"), api_key="sk-test-123") as stub:
         code = run_bfcl.main(["generate", "--project-root", str(root), "--model", "tool-n1/key-test",
                               "--base-url", stub.base_url, "--local-model-path", str(model_dir), "--api-key-env",
-                              KEY_ENV, "--ids", "irrelevance_0,irrelevance_1", "--num-threads", "2",
+                              KEY_ENV, "--ids", "irrelevance_0,irrelevance_1", "--num-threads", "2", "--seeds", "2",
                               "--result-dir", str(tmp_path / "result"), "--wait", "10"])  # fmt: skip
         posts = [r.authorization for r in stub.state.requests]
+        seeds = sorted(r.body.get("seed") for r in stub.state.requests)
         gets = list(stub.state.models_requests)
     assert code == 0
-    assert len(posts) == 2 and set(posts) == {"Bearer sk-test-123"}
+    assert len(posts) == 4 and set(posts) == {"Bearer sk-test-123"} and seeds == [1, 1, 2, 2]
+    assert (tmp_path / "result" / "tool-n1_key-test_seed-2" / run_bfcl.SIDECAR).exists()
     assert gets and set(gets) == {"Bearer sk-test-123"}  # our readiness check and bfcl's own
 
 
