@@ -26,9 +26,18 @@ import bfcl_decode
 
 SHOULD_ABSTAIN = ("irrelevance", "live_irrelevance")
 SHOULD_CALL = (
-    "simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple",
-    "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_relevance",
-)  # fmt: skip
+    "simple_python",
+    "simple_java",
+    "simple_javascript",
+    "multiple",
+    "parallel",
+    "parallel_multiple",
+    "live_simple",
+    "live_multiple",
+    "live_parallel",
+    "live_parallel_multiple",
+    "live_relevance",
+)
 SERVER_ERROR_PREFIX = "Error during inference"
 
 
@@ -90,14 +99,16 @@ def render(report: dict[str, Any]) -> str:
     def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
 
-    return "\n".join([
-        "Abstention (ours; not a BFCL column):",
-        f"  declines when no function fits (irrelevance + live_irrelevance): {fmt(a['declined_rate'])} "
-        f"({a['declined']}/{a['replies']}; explicit [] {a['declined_empty']}, text {a['declined_text']})",
-        f"  declines when a call is expected (AST + live_relevance): {fmt(o['declined_rate'])} "
-        f"({o['declined']}/{o['replies']})",
-        f"  balanced: {fmt(report['balanced'])}",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "Abstention (ours; not a BFCL column):",
+            f"  declines when no function fits (irrelevance + live_irrelevance): {fmt(a['declined_rate'])} "
+            f"({a['declined']}/{a['replies']}; explicit [] {a['declined_empty']}, text {a['declined_text']})",
+            f"  declines when a call is expected (AST + live_relevance): {fmt(o['declined_rate'])} "
+            f"({o['declined']}/{o['replies']})",
+            f"  balanced: {fmt(report['balanced'])}",
+        ]
+    )
 
 
 def server_errors(result_dir: Path, model_dir: str) -> dict[str, list[str]]:

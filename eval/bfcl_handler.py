@@ -129,9 +129,13 @@ class ToolN1Handler(OSSHandler):
         extra = {} if self.options.seed is None else {"seed": self.options.seed}
         start = time.time()
         response = self.client.completions.create(
-            model=self.model_path_or_id, temperature=self.temperature, prompt=prompt, max_tokens=max_tokens,
-            timeout=3600, **extra,
-        )  # fmt: skip
+            model=self.model_path_or_id,
+            temperature=self.temperature,
+            prompt=prompt,
+            max_tokens=max_tokens,
+            timeout=3600,
+            **extra,
+        )
         return response, time.time() - start
 
     @override

@@ -90,7 +90,7 @@ def build_report(
         "bfcl_official": official or {},
         "server_errors": {
             k: v["server_errors"] for k, v in scores.items() if isinstance(v, dict) and v.get("server_errors")
-        },  # fmt: skip
+        },
         "paper_table2": metrics.PAPER_TABLE2,
         "notes": [
             "Non-live = mean(Simple, Multiple, Parallel, Parallel Multiple), Simple = mean(python, java, javascript);"
@@ -116,8 +116,10 @@ def render(report: dict) -> str:
     }
     lines.append("BFCL's own figures and (ir)relevance (not part of the paper's columns):")
     lines += [f"  {name:<26} {'-' if value is None else f'{value:.2f}'}" for name, value in extra.items()]
-    for title, key, names in (("BFCL multi-turn", "multi_turn", metrics.MULTI_TURN),
-                              ("BFCL memory", "memory", metrics.MEMORY)):  # fmt: skip
+    for title, key, names in (
+        ("BFCL multi-turn", "multi_turn", metrics.MULTI_TURN),
+        ("BFCL memory", "memory", metrics.MEMORY),
+    ):
         group = report.get(key) or {}
         if group.get("scored"):
             cells = ", ".join(f"{n} {group[n]:.2f}" for n in names if group.get(n) is not None)
@@ -153,8 +155,14 @@ def aggregate(reports: dict[str, dict], kind: str) -> dict:
         values = [row[column] for row in rows.values() if row[column] is not None]
         if values:
             mean, std = metrics.mean_std(values)
-            stats[column] = {"mean": mean, "std": std, "min": min(values), "max": max(values),
-                             "spread": max(values) - min(values), "runs": len(values)}  # fmt: skip
+            stats[column] = {
+                "mean": mean,
+                "std": std,
+                "min": min(values),
+                "max": max(values),
+                "spread": max(values) - min(values),
+                "runs": len(values),
+            }
     return {"kind": kind, "runs": rows, "stats": stats}
 
 
@@ -163,8 +171,10 @@ HEADERS_SUMMARY = ("Non-live", "Live", "Overall (paper)", "Multi-turn", "Memory"
 
 def render_aggregate(result: dict) -> str:
     """The multi-run table: one row per run, then mean ± std (and the max − min spread for formats)."""
-    lines = [f"BFCL over {len(result['runs'])} runs ({result['kind']}):",
-             metrics.format_table(result["runs"], metrics.SUMMARY, HEADERS_SUMMARY)]  # fmt: skip
+    lines = [
+        f"BFCL over {len(result['runs'])} runs ({result['kind']}):",
+        metrics.format_table(result["runs"], metrics.SUMMARY, HEADERS_SUMMARY),
+    ]
     stats = result["stats"]
     cells = [f"{stats[c]['mean']:.2f} ± {stats[c]['std']:.2f}" if c in stats else "-" for c in metrics.SUMMARY]
     lines.append("| mean ± std | " + " | ".join(cells) + " |")

@@ -31,6 +31,8 @@ from pathlib import Path
 import bfcl_abstention
 import bfcl_report
 
+from tool_n1.cli import ArgumentParser
+
 SINGLE_TURN = ",".join(
     ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple", "irrelevance")
     + ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance", "live_relevance")
@@ -64,7 +66,8 @@ def runs(args) -> list[tuple[str, dict]]:
     if seeds and formats:
         raise SystemExit("--seeds and --formats are separate runs; give one of them")
     if seeds:
-        return [(f"{args.model}/seed-{k}", {"seed": k}) for k in range(1, seeds + 1)]
+        send = not getattr(args, "no_request_seed", False)
+        return [(f"{args.model}/seed-{k}", {"seed": k if send else None}) for k in range(1, seeds + 1)]
     if formats:
         unknown = [name for name in formats.split(",") if name not in FORMATS]
         if unknown:
@@ -94,10 +97,15 @@ def register(key: str, model_name: str, options) -> None:
     from bfcl_eval.constants.model_config import MODEL_CONFIG_MAPPING, ModelConfig
 
     MODEL_CONFIG_MAPPING[key] = ModelConfig(
-        model_name=model_name, display_name=key, url="https://arxiv.org/abs/2505.00024", org="Tool-N1",
-        license="apache-2.0", model_handler=bfcl_handler.handler_class(options), is_fc_model=False,
+        model_name=model_name,
+        display_name=key,
+        url="https://arxiv.org/abs/2505.00024",
+        org="Tool-N1",
+        license="apache-2.0",
+        model_handler=bfcl_handler.handler_class(options),
+        is_fc_model=False,
         underscore_to_dot=False,
-    )  # fmt: skip
+    )
 
 
 def bfcl_cli(argv: list[str]) -> None:
@@ -121,8 +129,9 @@ def wait_for_server(base_url: str, timeout: float, api_key: str | None = None) -
                 last = f"HTTP {response.status}"
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
-                raise SystemExit(f"{base_url}: HTTP {exc.code}: the server refused the API key "
-                                 "(pass it with --api-key-env NAME)") from None  # fmt: skip
+                raise SystemExit(
+                    f"{base_url}: HTTP {exc.code}: the server refused the API key (pass it with --api-key-env NAME)"
+                ) from None
             last = f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:
             last = str(getattr(exc, "reason", exc))
@@ -175,8 +184,11 @@ def cmd_generate(args) -> None:
 
     bfcl_runtime.pace_readiness_check(api_key or os.environ.get("REMOTE_OPENAI_API_KEY"), args.wait)
     if args.seeds and args.temperature <= 0.01:
-        print(f"warning: --seeds {args.seeds} at temperature {args.temperature}: runs differ only where the server's "
-              "sampling does; use e.g. --temperature 0.7 for sampling runs", file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: --seeds {args.seeds} at temperature {args.temperature}: runs differ only where the server's "
+            "sampling does; use e.g. --temperature 0.7 for sampling runs",
+            file=sys.stderr,
+        )
     code = 0
     for key, overrides in runs(args):
         code = max(code, _generate_one(args, root, result_dir, key, overrides))
@@ -191,8 +203,7 @@ def _generate_one(args, root: Path, result_dir: Path, key: str, overrides: dict)
     folder.mkdir(parents=True, exist_ok=True)
     from importlib.metadata import version
 
-    sidecar = {"model": key, "served_model": served, "options": options.to_dict(),
-               "bfcl_eval": version("bfcl-eval")}  # fmt: skip
+    sidecar = {"model": key, "served_model": served, "options": options.to_dict(), "bfcl_eval": version("bfcl-eval")}
     (folder / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
     argv = ["generate", "--model", key, "--test-category", categories(args.test_category), "--temperature"]
     argv += [str(args.temperature), "--backend", "vllm", "--skip-server-setup", "--result-dir", str(result_dir)]
@@ -211,8 +222,11 @@ def _generate_one(args, root: Path, result_dir: Path, key: str, overrides: dict)
     failed = bfcl_abstention.server_errors(result_dir, model_dir(key))
     if failed:
         counts = ", ".join(f"{category} {len(ids)}" for category, ids in failed.items())
-        print(f"error: {sum(map(len, failed.values()))} entries have no reply (the request failed: {counts}); "
-              "rerun generate with --allow-overwrite once the server works", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {sum(map(len, failed.values()))} entries have no reply (the request failed: {counts}); "
+            "rerun generate with --allow-overwrite once the server works",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -231,10 +245,21 @@ def cmd_evaluate(args) -> None:
         count = sum(map(len, failed.values()))
         if count > args.allow_server_errors:
             counts = ", ".join(f"{category} {len(ids)}" for category, ids in failed.items())
-            raise SystemExit(f"{key}: {count} result entries are failed requests, not replies ({counts}): regenerate"
-                             f" them, or pass --allow-server-errors {count} to score them as wrong")  # fmt: skip
-        argv = ["evaluate", "--model", key, "--test-category", categories(args.test_category),
-                "--result-dir", str(result_dir), "--score-dir", str(score_dir)]  # fmt: skip
+            raise SystemExit(
+                f"{key}: {count} result entries are failed requests, not replies ({counts}): regenerate"
+                f" them, or pass --allow-server-errors {count} to score them as wrong"
+            )
+        argv = [
+            "evaluate",
+            "--model",
+            key,
+            "--test-category",
+            categories(args.test_category),
+            "--result-dir",
+            str(result_dir),
+            "--score-dir",
+            str(score_dir),
+        ]
         bfcl_cli(argv + ["--partial-eval"] * args.partial_eval)
     if not args.no_report:
         args.score_dir, args.scores, args.result_dir = str(score_dir), None, str(result_dir)
@@ -329,16 +354,25 @@ def _handler_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", type=int, help="N runs under keys <model>/seed-1..N, request seed k; the report "
-                        "shows each run and mean ± std (sampling needs --temperature > 0, e.g. 0.7)")  # fmt: skip
-    parser.add_argument("--formats", help="runs per prompt format, keys <model>/fmt-NAME; comma list of "
-                        f"{', '.join(FORMATS)}; the report shows mean ± std and the max − min spread")  # fmt: skip
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        help="N runs under keys <model>/seed-1..N, request seed k; the report "
+        "shows each run and mean ± std (sampling needs --temperature > 0, e.g. 0.7)",
+    )
+    parser.add_argument(
+        "--formats",
+        help="runs per prompt format, keys <model>/fmt-NAME; comma list of "
+        f"{', '.join(FORMATS)}; the report shows mean ± std and the max − min spread",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help=cmd_generate.__doc__, description=cmd_generate.__doc__)
+    gen = sub.add_parser("generate", help=cmd_generate.__doc__, description=cmd_generate.__doc__, allow_abbrev=False)
     _common(gen)
     _handler_flags(gen)
     gen.add_argument(
@@ -366,6 +400,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _run_flags(gen)
     gen.add_argument("--temperature", type=float, default=0.001, help="sampling temperature (default 0.001, BFCL)")
+    gen.add_argument(
+        "--no-request-seed",
+        action="store_true",
+        help="with --seeds: do not send the seed with each "
+        "request (vLLM's CPU build 0.31 stops its engine on a seeded sampling request: 'CPU Generator does "
+        "not use offset'); runs then differ by unseeded sampling",
+    )
     gen.add_argument("--num-threads", type=int, help="concurrent requests (default: bfcl's, 100)")
     gen.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the server (default 60)")
     gen.add_argument("--result-dir", help="result folder (default <project root>/result)")
@@ -377,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
         "<project root>/test_case_ids_to_generate.json for bfcl's --run-ids (replaces --test-category)",
     )
     gen.set_defaults(func=cmd_generate)
-    ev = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
+    ev = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__, allow_abbrev=False)
     _common(ev)
     _handler_flags(ev)
     ev.add_argument(
@@ -390,13 +431,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--score-dir", help="score folder (default <project root>/score)")
     ev.add_argument("--partial-eval", action="store_true", help="score only the ids present in the result files")
     ev.add_argument("--no-report", action="store_true", help="do not print the report afterwards")
-    ev.add_argument("--allow-server-errors", type=int, default=0,
-                    help="score at most this many failed-request entries (counted wrong and shown apart); more "
-                    "stops the evaluation (default 0)")  # fmt: skip
+    ev.add_argument(
+        "--allow-server-errors",
+        type=int,
+        default=0,
+        help="score at most this many failed-request entries (counted wrong and shown apart); more "
+        "stops the evaluation (default 0)",
+    )
     ev.add_argument("--label", help="row label in the report (default: the key)")
     ev.add_argument("--output", help="report JSON (default <score dir>/<model dir>/tool_n1_report.json)")
     ev.set_defaults(func=cmd_evaluate)
-    rep = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__)
+    rep = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__, allow_abbrev=False)
     _common(rep)
     rep.add_argument("--score-dir", help="score folder (default <project root>/score)")
     rep.add_argument(
@@ -406,8 +451,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--label", help="row label (default: the key)")
     rep.add_argument("--result-dir", help="result folder, for abstention (default <project root>/result)")
-    rep.add_argument("--block", choices=["last", "first"], help="block policy for abstention when a run has no "
-                     "saved options (default last)")  # fmt: skip
+    rep.add_argument(
+        "--block",
+        choices=["last", "first"],
+        help="block policy for abstention when a run has no saved options (default last)",
+    )
     _run_flags(rep)
     rep.add_argument(
         "--output", help="report JSON (default <score dir>/<model dir>/tool_n1_report.json, or <scores>.report.json)"
@@ -416,11 +464,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None):
+def run(argv: list[str] | None = None) -> int | dict:
+    """The command's outcome: the report dict (``evaluate``, ``report``) or the exit status (``generate``)."""
     args = build_parser().parse_args(argv)
     return args.func(args)
 
 
+def main(argv: list[str] | None = None) -> int:
+    outcome = run(argv)
+    return outcome if isinstance(outcome, int) else 0
+
+
 if __name__ == "__main__":
-    outcome = main()
-    sys.exit(outcome if isinstance(outcome, int) else 0)
+    sys.exit(main())

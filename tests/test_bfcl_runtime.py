@@ -10,8 +10,8 @@ import time
 import pytest
 
 from tests.bfcl_support import bfcl_root
-from tests.openai_stub import Action, OpenAIStub
 from tests.test_bfcl_generate import tiny_tokenizer_dir
+from tool_n1.openai_stub import Action, OpenAIStub
 
 pytestmark = pytest.mark.eval_env
 
@@ -26,10 +26,31 @@ def test_api_key_reaches_every_request_of_every_seed(tmp_path, monkeypatch):
     monkeypatch.delenv("REMOTE_OPENAI_API_KEY", raising=False)
     model_dir = tiny_tokenizer_dir(tmp_path / "tiny")
     with OpenAIStub(default=Action.ok("<tool_call>[]</tool_call>"), api_key="sk-test-123") as stub:
-        code = run_bfcl.main(["generate", "--project-root", str(root), "--model", "tool-n1/key-test",
-                              "--base-url", stub.base_url, "--local-model-path", str(model_dir), "--api-key-env",
-                              KEY_ENV, "--ids", "irrelevance_0,irrelevance_1", "--num-threads", "2", "--seeds", "2",
-                              "--result-dir", str(tmp_path / "result"), "--wait", "10"])  # fmt: skip
+        code = run_bfcl.main(
+            [
+                "generate",
+                "--project-root",
+                str(root),
+                "--model",
+                "tool-n1/key-test",
+                "--base-url",
+                stub.base_url,
+                "--local-model-path",
+                str(model_dir),
+                "--api-key-env",
+                KEY_ENV,
+                "--ids",
+                "irrelevance_0,irrelevance_1",
+                "--num-threads",
+                "2",
+                "--seeds",
+                "2",
+                "--result-dir",
+                str(tmp_path / "result"),
+                "--wait",
+                "10",
+            ]
+        )
         posts = [r.authorization for r in stub.state.requests]
         seeds = sorted(r.body.get("seed") for r in stub.state.requests)
         gets = list(stub.state.models_requests)
@@ -74,8 +95,10 @@ def test_bfcl_readiness_loop_is_paced_and_bounded():
 def _write_results(folder, category, results):
     group = "live" if category.startswith("live") else "non_live"
     (folder / group).mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"id": i, "result": r, "latency": 1.0, "input_token_count": 1, "output_token_count": 1})
-             for i, r in results]  # fmt: skip
+    lines = [
+        json.dumps({"id": i, "result": r, "latency": 1.0, "input_token_count": 1, "output_token_count": 1})
+        for i, r in results
+    ]
     (folder / group / f"BFCL_v4_{category}_result.json").write_text("\n".join(lines) + "\n")
 
 
@@ -100,14 +123,14 @@ def test_one_item_run_and_server_errors(tmp_path):
         "--test-category",
         "irrelevance",
     ]
-    report = run_bfcl.main(common)  # one item: bfcl's latency stdev would raise
+    report = run_bfcl.run(common)  # one item: bfcl's latency stdev would raise
     assert report["categories"]["irrelevance"]["accuracy"] == 100.0
 
     failed = "Error during inference: Error code: 400 - maximum context length is 512"
     _write_results(folder, "irrelevance", [("irrelevance_0", "<tool_call>[]</tool_call>"), ("irrelevance_1", failed)])
     with pytest.raises(SystemExit, match="1 result entries are failed requests"):
         run_bfcl.main(common)
-    report = run_bfcl.main([*common, "--allow-server-errors", "1"])
+    report = run_bfcl.run([*common, "--allow-server-errors", "1"])
     irrelevance = report["categories"]["irrelevance"]
     assert irrelevance["server_errors"] == 1 and irrelevance["correct"] == 1 and irrelevance["accuracy"] == 50.0
     assert os.environ.get("BFCL_PROJECT_ROOT") == str(root)
