@@ -108,6 +108,20 @@ def register(key: str, model_name: str, options) -> None:
     )
 
 
+def register_scored_models(score_dir: Path) -> None:
+    """Register every model whose scores already sit in ``score_dir``: bfcl's summary tables list all of them and
+    look each up in its model map (an earlier run in the same project root would raise ``KeyError``)."""
+    import bfcl_handler
+    from bfcl_eval.constants.model_config import MODEL_CONFIG_MAPPING
+
+    if not score_dir.is_dir():
+        return
+    for folder in score_dir.iterdir():
+        key = folder.name.replace("_", "/")
+        if folder.is_dir() and key not in MODEL_CONFIG_MAPPING and "FC" not in key:
+            register(key, key, bfcl_handler.HandlerOptions())
+
+
 def bfcl_cli(argv: list[str]) -> None:
     from bfcl_eval.__main__ import cli
 
@@ -239,6 +253,7 @@ def cmd_evaluate(args) -> None:
     import bfcl_runtime
 
     bfcl_runtime.tolerate_short_latency_lists()
+    register_scored_models(score_dir)
     for key, overrides in runs(args):
         register(key, key, resolve_options(args, result_dir, key, overrides))
         failed = bfcl_abstention.server_errors(result_dir, model_dir(key))
