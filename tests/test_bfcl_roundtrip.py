@@ -133,14 +133,14 @@ def test_original_prompt_is_byte_exact():
     bfcl_root()
     import bfcl_handler as h
 
-    options = h.HandlerOptions(prompt="original")
+    options = h.HandlerOptions(prompt="bfcl")
     assert options.block == "first"
     prompt = h.format_prompt(options, [{"role": "user", "content": "Weather in Paris?"}], [TOY_TOOL])
     assert len(prompt) == 1812
     assert hashlib.sha256(prompt.encode()).hexdigest().startswith("d43699e9")
     with_own_system = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Paris?"}]
     assert h.format_prompt(options, with_own_system, [TOY_TOOL]) == prompt  # replaced, as the original did
-    kept = h.format_prompt(h.HandlerOptions(prompt="original", system="keep"), with_own_system, [TOY_TOOL])
+    kept = h.format_prompt(h.HandlerOptions(prompt="bfcl", system="keep"), with_own_system, [TOY_TOOL])
     assert "\n\nBe brief.<|im_end|>" in kept
 
 
@@ -179,10 +179,10 @@ def test_handler_block_policy_per_prompt():
     bfcl_root()
     import bfcl_handler as h
 
-    assert h.HandlerOptions(prompt="original").block == "first"
+    assert h.HandlerOptions(prompt="bfcl").block == "first"
     assert h.HandlerOptions().block == "last"
     two = '<tool_call>[{"name": "a", "arguments": {}}]</tool_call><tool_call>[{"name": "b", "arguments": {}}]'
     two += "</tool_call>"
-    for options, expected in ((h.HandlerOptions(prompt="original"), "a"), (h.HandlerOptions(), "b")):
+    for options, expected in ((h.HandlerOptions(prompt="bfcl"), "a"), (h.HandlerOptions(), "b")):
         handler = h.handler_class(options).__new__(h.handler_class(options))
         assert handler.decode_ast(two, "python", False) == [{expected: {}}]
