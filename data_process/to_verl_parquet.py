@@ -30,9 +30,17 @@ if str(REPO / "src") not in sys.path:  # the core package, when it is not pip-in
     sys.path.insert(0, str(REPO / "src"))
 
 from arrow_batches import BatchBuilder, TokenCounter, line_spans, parquet_schema  # noqa: E402
-from parallel_stage2 import built_batches  # noqa: E402
 from record_selection import SelectionError, keep_sources, load_keys, positions_with_keys  # noqa: E402
-from records import MODES, add_run_flags, length_stats, log, progress  # noqa: E402
+from records import (  # noqa: E402
+    MODES,
+    OutputLocked,
+    add_run_flags,
+    engine_map,
+    length_stats,
+    locked_output_dir,
+    log,
+    progress,
+)
 
 PRESETS = {
     "faithful": {
@@ -74,12 +82,20 @@ def batch_tasks(split: str, positions: list[int]) -> list[tuple[str, int, list[i
     return [(split, start, positions[start : start + BATCH_ROWS]) for start in range(0, len(positions), BATCH_ROWS)]
 
 
+def _build_batches(tasks: list, builder: BatchBuilder) -> list[dict[str, Any]]:
+    return [builder(task) for task in tasks]
+
+
 def write_splits(splits, writers, opts, stats, builder) -> None:
     """Write the records of each ``(split, positions)`` (in that order) to ``writers[split]``, one row group per
-    ``BATCH_ROWS`` records, building the batches with ``opts.workers`` processes."""
+    ``BATCH_ROWS`` records (built here, or by ``--workers`` processes of ``--engine datasets``)."""
     tasks = [task for split, positions in splits for task in batch_tasks(split, positions)]
     bar = progress(None, "parquet", opts.progress, total=sum(len(positions) for _, positions in splits))
-    for (split, _, batch), result in built_batches(tasks, builder, opts.workers):
+    if opts.engine == "local" or opts.workers < 2:
+        results = ((task, builder(task)) for task in tasks)
+    else:
+        results = engine_map(tasks, _build_batches, (builder,), opts.engine, opts.workers, batch_size=1)
+    for (split, _, batch), result in results:
         for key, reason in result["rejected"].items():
             stats["rejected"][key] = reason
         stats["char_lengths"].extend(result["char_lengths"])
@@ -222,12 +238,37 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("toolace", "xlam"),
         help="train.parquet keeps only records of these sources; test.parquet stays whole (Table 5)",
     )
-    add_run_flags(
-        parser,
-        "processes that build the parquet row groups: this one and N-1 forked ones (1: all here); "
-        "the output is the same",
-    )
+    add_run_flags(parser, "row group")
     return parser
+
+
+def write_parquet(source: Path, spans, train, test, output_dir: Path, args, counter) -> dict[str, Any]:
+    """Both parquet files (``*.partial`` until complete) and the statistics of their rows."""
+    stats: dict[str, Any] = {
+        "rows": {"train": 0, "test": 0},
+        "overlong_filtered": {"train": 0, "test": 0},
+        "rejected": {},
+        "char_lengths": [],
+        "token_lengths": [],
+        "reference_rows": 0,
+    }
+    builder = BatchBuilder(source, spans, args, counter)
+    import pyarrow.parquet as pq
+
+    schema = parquet_schema(args.provenance)
+    partial = {split: output_dir / f"{split}.parquet.partial" for split in ("train", "test")}  # renamed when done
+    try:
+        with (
+            pq.ParquetWriter(partial["train"], schema) as train_writer,
+            pq.ParquetWriter(partial["test"], schema) as test_writer,
+        ):
+            writers = {"train": train_writer, "test": test_writer}
+            write_splits((("train", train), ("test", test)), writers, args, stats, builder)
+    finally:
+        builder.close()
+    for split, path in partial.items():
+        os.replace(path, output_dir / f"{split}.parquet")
+    return stats
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,36 +307,26 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 1
     output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    stats: dict[str, Any] = {
-        "rows": {"train": 0, "test": 0},
-        "overlong_filtered": {"train": 0, "test": 0},
-        "rejected": {},
-        "char_lengths": [],
-        "token_lengths": [],
-        "reference_rows": 0,
-    }
-    builder = BatchBuilder(source, spans, args, counter)
-    import pyarrow.parquet as pq
-
-    schema = parquet_schema(args.provenance)
-    partial = {split: output_dir / f"{split}.parquet.partial" for split in ("train", "test")}  # renamed when done
     try:
-        with (
-            pq.ParquetWriter(partial["train"], schema) as train_writer,
-            pq.ParquetWriter(partial["test"], schema) as test_writer,
-        ):
-            writers = {"train": train_writer, "test": test_writer}
-            write_splits((("train", train), ("test", test)), writers, args, stats, builder)
-    finally:
-        builder.close()
-    for split, path in partial.items():
-        os.replace(path, output_dir / f"{split}.parquet")
-    log.debug("%d of %d records took the reference path", stats["reference_rows"], len(offsets))
+        with locked_output_dir(output_dir, ("train.parquet", "test.parquet")):
+            stats = write_parquet(source, spans, train, test, output_dir, args, counter)
+            return write_report(
+                output_dir, source, len(offsets), (train, test, dropped, selection), stats, args, started
+            )
+    except OutputLocked as exc:
+        log.error("%s", exc)
+        return 1
+
+
+def write_report(output_dir: Path, source: Path, records: int, split, stats, args, started: float) -> int:
+    """``parquet_report.json`` and the summary on the console; returns the exit status."""
+    train, test, dropped, selection = split
+    counter = args.tokenizer
+    log.debug("%d of %d records took the reference path", stats["reference_rows"], records)
     report = {
         "stage": "unified -> verl parquet",
         "input": str(source),
-        "records_read": len(offsets),
+        "records_read": records,
         "split": {"train": len(train), "test": len(test), "dropped_by_split": dropped, "seed": args.seed},
         "selection": selection or None,
         "rows_written": stats["rows"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from label_checks import call_problem
 from records import RawOptions, RowRejected, decode_json_list, decode_object_list, normalized_tools
 
 from tool_n1.prompts import DEFAULT_PREAMBLE
@@ -67,6 +68,9 @@ def process_row(row: dict[str, Any], options: RawOptions) -> dict[str, Any]:
         unknown = sorted({call["name"] for call in answer} - {tool["name"] for tool in tools})
         if unknown:
             raise RowRejected("unknown_tool_in_answer", f"not in the tool list: {unknown}")
+    problem = call_problem(answer, tools, options)
+    if problem is not None:
+        raise RowRejected(*problem)
     return {
         "id": "xlam",
         "raw_system": DEFAULT_PREAMBLE,
