@@ -128,5 +128,7 @@ def normalize_tool(tool: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(properties, dict):
             raise ValueError(f"tool {name!r}: properties is not an object")
         required = parameters.get("required") or []
+        if not isinstance(required, list):
+            raise ValueError(f"tool {name!r}: required is a {type(required).__name__}, not a list")
         schema = {**parameters, "type": "object", "properties": properties, "required": list(required)}
     return {"name": name, "description": tool.get("description", ""), "parameters": schema}
