@@ -469,10 +469,10 @@ def test_masking_renames_consistently_and_perturbs_only_default_values():
     original = masking_record()
     masked = augmentation.mask_names(original, random.Random(0), 1.0)
     assert original == masking_record()  # the input is not touched
-    weather, book = masked["tools"]
-    assert {weather["name"], book["name"]}.isdisjoint({"get_weather", "book"})
     call, book_call = masked["answer"]
-    assert call["name"] == weather["name"] and book_call["name"] == book["name"]
+    by_name = {tool["name"]: tool for tool in masked["tools"]}
+    weather, book = by_name[call["name"]], by_name[book_call["name"]]
+    assert {weather["name"], book["name"]}.isdisjoint({"get_weather", "book"}) and len(by_name) == 2
     properties = weather["parameters"]["properties"]
     assert set(call["arguments"]) == set(properties) and len(properties) == 4
     assert "city" not in properties and weather["parameters"]["required"] == []
@@ -490,6 +490,35 @@ def test_masking_renames_consistently_and_perturbs_only_default_values():
     assert "paris" not in query.lower() and new_city.capitalize() in query and new_city.upper() in query
     assert f"for {new_days} days" in query and query.endswith("book 8")
     assert masked["augmentation"] == "masked"
+
+
+def test_masking_is_consistent_per_name_shuffles_tools_and_rewrites_descriptions():
+    import random
+
+    import augmentation
+
+    record = masking_record()
+    twin = {**record["tools"][0], "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    record["tools"].append(twin)  # a second tool of the same name
+    record["tools"][0]["parameters"]["properties"]["unit"]["description"] = "unit, default c"
+    orders = set()
+    for seed in range(20):
+        masked = augmentation.mask_names(record, random.Random(seed), 1.0)
+        call = masked["answer"][0]
+        tools = [tool for tool in masked["tools"] if tool["name"] == call["name"]]
+        full, single = sorted((set(tool["parameters"]["properties"]) for tool in tools), key=len, reverse=True)
+        assert len(single) == 1 and single < full and full == set(call["arguments"])  # city: one new name in both
+        orders.add(tuple(len(tool["parameters"].get("properties", tool["parameters"])) for tool in masked["tools"]))
+    assert len(orders) > 1  # the tool order is shuffled
+    record = masking_record()
+    record["answer"][0]["arguments"]["unit"] = "c"
+    record["tools"][0]["parameters"]["properties"]["unit"]["description"] = "unit, default c"
+    masked = augmentation.mask_names(record, random.Random(0), 1.0)
+    tool = next(tool for tool in masked["tools"] if tool["name"] == masked["answer"][0]["name"])
+    unit = next(
+        spec for spec in tool["parameters"]["properties"].values() if spec.get("description", "").startswith("unit")
+    )
+    assert unit["description"] == "unit, default " + unit["default"] and unit["default"] != "c"
 
 
 def test_masking_is_seeded_and_off_at_rate_zero():
