@@ -99,7 +99,7 @@ class Stage1:
         entry = {"input": spec, "group": group, "rows": 0, "error": None}
         counts.inputs.append(entry)
         log.info("reading %s input %s%s", source, spec, f" (all dialogs {group}-turn)" if group else "")
-        if engine == "local" or workers < 2:
+        if engine == "local":
             pairs = _outcomes(job, self.options)
         else:
             pairs = engine_map(iter_raw_rows(spec), _outcome_batch, (source, group, self.options), engine, workers)
@@ -216,39 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     inputs = parser.add_argument_group("inputs (each flag may be repeated / take several paths)")
-    inputs.add_argument(
-        "--toolace",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="PATH",
-        help="ToolACE dialogs (hub roles user/assistant/tool or human/gpt/observation/function_call); "
-        "each dialog is single-turn or multi-turn by the rule '>= 2 user turns = multi'",
-    )
-    inputs.add_argument(
-        "--toolace-single",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="PATH",
-        help="ToolACE dialogs already split by you: all counted as single-turn (the original layout)",
-    )
-    inputs.add_argument(
-        "--toolace-multi",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="PATH",
-        help="ToolACE dialogs already split by you: all counted as multi-turn",
-    )
-    inputs.add_argument(
-        "--xlam",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="PATH",
-        help="xLAM rows (id, query, answers, tools), e.g. Salesforce/xlam-function-calling-60k",
-    )
+    for flag, text in (
+        (
+            "--toolace",
+            "ToolACE dialogs (hub roles user/assistant/tool or human/gpt/observation/function_call; a "
+            "ShareGPT file with a 'tools' field); a dialog is multi-turn iff it has >= 2 user turns",
+        ),
+        ("--toolace-single", "ToolACE dialogs already split by you: all counted as single-turn (the original layout)"),
+        ("--toolace-multi", "ToolACE dialogs already split by you: all counted as multi-turn"),
+        ("--xlam", "xLAM rows (id, query, answers, tools), e.g. Salesforce/xlam-function-calling-60k"),
+    ):
+        inputs.add_argument(flag, nargs="+", action="extend", default=[], metavar="PATH", help=text)
     parser.add_argument(
         "--output-dir",
         "--output_dir",
@@ -303,26 +281,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=42, help="seed for the augmentation draws")
     parser.add_argument("--strict", action="store_true", help="stop (exit 2) at the first rejected input/row/turn")
     checks = parser.add_argument_group("label-noise checks (improved mode: on; each rejection is counted by reason)")
-    checks.add_argument(
-        "--check-argument-types",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="reject a call whose argument's JSON type differs from the parameter's declared type "
-        "(argument_type_mismatch)",
-    )
-    checks.add_argument(
-        "--check-required",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="reject a call that lacks a parameter its schema lists as required (required_argument_missing)",
-    )
-    checks.add_argument(
-        "--check-tool-results",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="ToolACE: reject a call turn whose next turn holds results of other tools than the ones called "
-        "(calls_disagree_with_tool_results)",
-    )
+    for flag, text in (
+        (
+            "--check-argument-types",
+            "an argument's JSON type differs from its parameter's type (argument_type_mismatch)",
+        ),
+        ("--check-required", "a parameter the schema requires has no argument (required_argument_missing)"),
+        (
+            "--check-tool-results",
+            "ToolACE: the next turn holds results of other tools than the ones called "
+            "(calls_disagree_with_tool_results)",
+        ),
+    ):
+        checks.add_argument(
+            flag, action=argparse.BooleanOptionalAction, default=None, help=f"reject a call where {text}"
+        )
     parser.add_argument(
         "--max-context-chars",
         type=int,

@@ -71,22 +71,35 @@ class RawOptions:
 
 
 NORMALIZED_CACHE_SIZE = 50_000
+WARMUP_LOOKUPS = 20_000  # after this many tool lookups the cache stays on only if a quarter of them hit
 
 
 class _SharedTools:
     """Tools decoded from a JSON text that real data repeats (xLAM's 60,000 rows use about 3,600 APIs), keyed by
     that text: the decoded value, the normalised value, and each shared object's ``json.dumps`` (by identity, for
-    :class:`RecordEncoder`). Shared objects are never mutated (augmentation deep-copies first)."""
+    :class:`RecordEncoder`, made when the object is first written). Shared objects are never mutated (augmentation
+    deep-copies first)."""
 
     def __init__(self, limit: int):
         self.limit = limit
+        self.lookups = self.hits = 0
+        self.active = True  # off for the rest of the run once the warm-up shows that tools do not repeat
         self.decoded: dict[str, Any] = {}
         self.normalized: dict[str, dict[str, Any]] = {}
-        self.json: dict[int, tuple[Any, str]] = {}  # id(object) -> (object, json.dumps(object)); holds the object
+        self.json: dict[int, list] = {}  # id(object) -> [object, its json.dumps or None]; holds the object
 
     def share(self, value: Any) -> Any:
-        self.json[id(value)] = (value, json.dumps(value))
+        self.json[id(value)] = [value, None]
         return value
+
+    def count(self, hit: bool) -> None:
+        self.lookups += 1
+        self.hits += hit
+        if self.lookups == WARMUP_LOOKUPS and self.hits * 4 < self.lookups:
+            self.active = False  # cheaper to decode every tool list at once than to look each tool up
+            self.decoded.clear()
+            self.normalized.clear()
+            self.json.clear()
 
     def make_room(self) -> None:
         if len(self.decoded) + len(self.normalized) >= self.limit:
@@ -154,6 +167,7 @@ def decode_object_list(text: str) -> tuple[list[Any], list[str]] | None:
     items = []
     for piece in pieces:
         item = cache.get(piece)
+        SHARED_TOOLS.count(item is not None)
         if item is None:
             try:
                 item = json.loads(piece)  # a complete JSON value, or the cut was wrong
@@ -169,7 +183,7 @@ def normalized_tools(tools: list[dict[str, Any]], texts: list[str] | None = None
     """:func:`tool_n1.schema.normalize_tool` on each tool, memoised by the tool's JSON source text when ``texts``
     is given (real data repeats tools). Raises ``ValueError`` like ``normalize_tool``. Results are shared: callers
     must not mutate them (augmentation deep-copies first)."""
-    if texts is None:
+    if texts is None or not SHARED_TOOLS.active:
         return [normalize_tool(tool) for tool in tools]
     cache = SHARED_TOOLS.normalized
     result = []
@@ -238,7 +252,12 @@ class RecordEncoder:
         texts = []
         for tool in tools:
             entry = shared.get(id(tool))
-            texts.append(entry[1] if entry is not None and entry[0] is tool else _ENCODER.encode(tool))
+            if entry is None or entry[0] is not tool:
+                texts.append(_ENCODER.encode(tool))
+            else:
+                if entry[1] is None:
+                    entry[1] = _ENCODER.encode(tool)
+                texts.append(entry[1])
         self._tools, self._tools_text = tools, "[" + ", ".join(texts) + "]"
         self._tools_suspect = self._tools_text.count("[") + self._tools_text.count("{") > MAX_NESTING
         self._turns.clear()  # another dialog
@@ -394,7 +413,7 @@ def length_stats(values: list[int]) -> dict[str, float | int | None]:
 
 
 ENGINES = ("local", "datasets")
-ENGINE_BLOCK = 20_000  # items handed to the engine at a time (bounds memory; each block is one engine map)
+ENGINE_BLOCK = 20_000  # rows handed to the engine at a time (bounds memory; each block is one engine map)
 
 
 def add_run_flags(parser: argparse.ArgumentParser, unit: str) -> None:
@@ -449,28 +468,28 @@ def _engine_block(items: list, function, args: tuple, engine: str, workers: int,
     return [pickle.loads(result) for result in mapped["result"]]
 
 
-def engine_map(items, function, args: tuple, engine: str, workers: int, batch_size: int = 500):
+def engine_map(items, function, args: tuple, engine: str, workers: int, batch_size=500, block=ENGINE_BLOCK):
     """``(item, result)`` for every item, in order, where ``function(list_of_items, *args)`` gives the results of
     a batch: the same pure function a local loop runs, mapped by the engine's worker processes. An exception of
     the ``items`` iterator is raised after the results of every item before it."""
-    block: list = []
+    chunk: list = []
     iterator = iter(items)
     while True:
         error = None
         try:
             for item in iterator:
-                block.append(item)
-                if len(block) >= ENGINE_BLOCK:
+                chunk.append(item)
+                if len(chunk) >= block:
                     break
         except Exception as exc:  # re-raised below, after the items read before it
             error = exc
-        if block:
-            yield from zip(block, _engine_block(block, function, args, engine, workers, batch_size), strict=True)
+        if chunk:
+            yield from zip(chunk, _engine_block(chunk, function, args, engine, workers, batch_size), strict=True)
         if error is not None:
             raise error
-        if len(block) < ENGINE_BLOCK:
+        if len(chunk) < block:
             return
-        block = []
+        chunk = []
 
 
 class OutputLocked(Exception):

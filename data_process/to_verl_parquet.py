@@ -91,10 +91,11 @@ def write_splits(splits, writers, opts, stats, builder) -> None:
     ``BATCH_ROWS`` records (built here, or by ``--workers`` processes of ``--engine datasets``)."""
     tasks = [task for split, positions in splits for task in batch_tasks(split, positions)]
     bar = progress(None, "parquet", opts.progress, total=sum(len(positions) for _, positions in splits))
-    if opts.engine == "local" or opts.workers < 2:
+    if opts.engine == "local":
         results = ((task, builder(task)) for task in tasks)
     else:
-        results = engine_map(tasks, _build_batches, (builder,), opts.engine, opts.workers, batch_size=1)
+        block = 4 * opts.workers  # row groups in memory at a time
+        results = engine_map(tasks, _build_batches, (builder,), opts.engine, opts.workers, batch_size=1, block=block)
     for (split, _, batch), result in results:
         for key, reason in result["rejected"].items():
             stats["rejected"][key] = reason
@@ -163,37 +164,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="'faithful' = the original's prompt and split; 'improved' sets the flags below",
     )
     fixes = parser.add_argument_group("improvements (default: set by --mode; give a flag to override)")
-    fixes.add_argument(
-        "--previous-calls",
-        choices=("json-string", "tool-call-block"),
-        default=None,
-        help="earlier call turns in the prompt: double-encoded JSON string (original) or <tool_call>[...]</tool_call>",
-    )
-    fixes.add_argument(
-        "--dedupe-tool-intro",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="drop the preamble's 'Here is a list of functions…' sentence that the template repeats",
-    )
-    fixes.add_argument(
-        "--index",
-        choices=("per-split", "global"),
-        default=None,
-        help="extra_info.index: position in its split (original, restarts at 0) or the record's "
-        "position in unified.jsonl (unique across splits)",
-    )
-    fixes.add_argument(
-        "--split-remainder",
-        choices=("drop", "test"),
-        default=None,
-        help="records beyond int(0.9N)+int(0.1N): dropped (original) or added to test",
-    )
-    fixes.add_argument(
-        "--provenance",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="add extra_info.id (sample id) and extra_info.origin (input file, row and turn)",
-    )
+    for flag, kind, text in (
+        (
+            "--previous-calls",
+            ("json-string", "tool-call-block"),
+            "earlier call turns in the prompt: double-encoded JSON string (original) or <tool_call>[...]</tool_call>",
+        ),
+        (
+            "--dedupe-tool-intro",
+            None,
+            "drop the preamble's 'Here is a list of functions…' sentence the template repeats",
+        ),
+        (
+            "--index",
+            ("per-split", "global"),
+            "extra_info.index: position in its split (original, restarts at 0) or "
+            "the record's position in unified.jsonl (unique across splits)",
+        ),
+        ("--split-remainder", ("drop", "test"), "records beyond int(0.9N)+int(0.1N): dropped (original) or in test"),
+        ("--provenance", None, "add extra_info.id (sample id) and extra_info.origin (input file, row and turn)"),
+    ):
+        action = {"choices": kind} if kind else {"action": argparse.BooleanOptionalAction}
+        fixes.add_argument(flag, default=None, help=text, **action)
     parser.add_argument(
         "--train-ratio",
         type=float,

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from label_checks import call_problem
-from records import RawOptions, RowRejected, decode_json_list, decode_object_list, normalized_tools
+from records import SHARED_TOOLS, RawOptions, RowRejected, decode_json_list, decode_object_list, normalized_tools
 
 from tool_n1.prompts import DEFAULT_PREAMBLE
 
@@ -26,7 +26,7 @@ def _decoded(row: dict[str, Any], key: str) -> tuple[Any, list[str] | None]:
     try:
         stripped = value.strip()
         if stripped.startswith("["):
-            if key == "tools":  # shortcut: tool texts seen before are not decoded again
+            if key == "tools" and SHARED_TOOLS.active:  # shortcut: tool texts seen before are not decoded again
                 decoded = decode_object_list(stripped)
                 if decoded is not None:
                     return decoded
