@@ -17,15 +17,12 @@ import json
 import logging
 import os
 import pickle
-import re
 import sys
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from tool_n1.schema import normalize_tool
 
 log = logging.getLogger("tool_n1.data")
 
@@ -70,144 +67,17 @@ class RawOptions:
         return cls(**values)
 
 
-NORMALIZED_CACHE_SIZE = 50_000
-WARMUP_LOOKUPS = 20_000  # after this many tool lookups the cache stays on only if a quarter of them hit
-
-
-class _SharedTools:
-    """Tools decoded from a JSON text that real data repeats (xLAM's 60,000 rows use about 3,600 APIs), keyed by
-    that text: the decoded value, the normalised value, and each shared object's ``json.dumps`` (by identity, for
-    :class:`RecordEncoder`, made when the object is first written). Shared objects are never mutated (augmentation
-    deep-copies first)."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.lookups = self.hits = 0
-        self.active = True  # off for the rest of the run once the warm-up shows that tools do not repeat
-        self.decoded: dict[str, Any] = {}
-        self.normalized: dict[str, dict[str, Any]] = {}
-        self.json: dict[int, list] = {}  # id(object) -> [object, its json.dumps or None]; holds the object
-
-    def share(self, value: Any) -> Any:
-        self.json[id(value)] = [value, None]
-        return value
-
-    def count(self, hit: bool) -> None:
-        self.lookups += 1
-        self.hits += hit
-        if self.lookups == WARMUP_LOOKUPS and self.hits * 4 < self.lookups:
-            self.active = False  # cheaper to decode every tool list at once than to look each tool up
-            self.decoded.clear()
-            self.normalized.clear()
-            self.json.clear()
-
-    def make_room(self) -> None:
-        if len(self.decoded) + len(self.normalized) >= self.limit:
-            self.decoded.clear()
-            self.normalized.clear()
-            self.json.clear()
-
-
-SHARED_TOOLS = _SharedTools(NORMALIZED_CACHE_SIZE)
-
-
-_LIST_DECODER = json.JSONDecoder()
-_SEPARATOR = re.compile(r"\s*(,|\])\s*")
-
-
-def decode_json_list(text: str, start: int = 0) -> tuple[list[Any], list[str], int]:
-    """Decode the JSON list starting at ``text[start]`` (``[``) element by element.
-
-    Returns the elements, each element's exact source text (a free cache key) and the end offset. Raises
-    ``ValueError`` (``json.JSONDecodeError``) when the text is not a JSON list.
-    """
-    if text[start : start + 1] != "[":
-        raise json.JSONDecodeError("expected '['", text, start)
-    items, texts = [], []
-    pos = _WHITESPACE.match(text, start + 1).end()
-    if text[pos : pos + 1] == "]":
-        return items, texts, pos + 1
-    while True:
-        item, end = _LIST_DECODER.raw_decode(text, pos)
-        items.append(item)
-        texts.append(text[pos:end])
-        separator = _SEPARATOR.match(text, end)
-        if separator is None:
-            raise json.JSONDecodeError("expected ',' or ']'", text, end)
-        pos = separator.end()
-        if separator.group(1) == "]":
-            return items, texts, pos
-
-
-_WHITESPACE = re.compile(r"\s*")
-
-
-def split_object_list(text: str) -> list[str] | None:
-    """``[{...}, {...}]`` cut at every ``}, {`` into candidate element texts (``None`` if not of that shape).
-
-    A cut may fall inside a string or a nested list; callers must accept the pieces only when each one is a complete
-    JSON value: then the text is exactly the list of those values, joined by ``", "``.
-    """
-    if not (text.startswith("[{") and text.endswith("}]")):
-        return None
-    parts = text[1:-1].split("}, {")
-    if len(parts) == 1:
-        return parts
-    return [parts[0] + "}", *["{" + part + "}" for part in parts[1:-1]], "{" + parts[-1]]
-
-
-def decode_object_list(text: str) -> tuple[list[Any], list[str]] | None:
-    """The result of :func:`decode_json_list` (elements and their texts) for a list of objects written with ``", "``
-    separators, without decoding an element text seen before; ``None`` when that shortcut does not apply (then
-    use :func:`decode_json_list`, which also gives the error)."""
-    pieces = split_object_list(text)
-    if pieces is None:
-        return None
-    cache = SHARED_TOOLS.decoded
-    items = []
-    for piece in pieces:
-        item = cache.get(piece)
-        SHARED_TOOLS.count(item is not None)
-        if item is None:
-            try:
-                item = json.loads(piece)  # a complete JSON value, or the cut was wrong
-            except ValueError:
-                return None
-            SHARED_TOOLS.make_room()
-            cache[piece] = SHARED_TOOLS.share(item)
-        items.append(item)
-    return items, pieces
-
-
-def normalized_tools(tools: list[dict[str, Any]], texts: list[str] | None = None) -> list[dict[str, Any]]:
-    """:func:`tool_n1.schema.normalize_tool` on each tool, memoised by the tool's JSON source text when ``texts``
-    is given (real data repeats tools). Raises ``ValueError`` like ``normalize_tool``. Results are shared: callers
-    must not mutate them (augmentation deep-copies first)."""
-    if texts is None or not SHARED_TOOLS.active:
-        return [normalize_tool(tool) for tool in tools]
-    cache = SHARED_TOOLS.normalized
-    result = []
-    for tool, key in zip(tools, texts, strict=True):
-        normalized = cache.get(key)
-        if normalized is None:
-            normalized = normalize_tool(tool)
-            SHARED_TOOLS.make_room()
-            cache[key] = SHARED_TOOLS.share(normalized)
-        result.append(normalized)
-    return result
-
-
 _ENCODER = json.JSONEncoder()  # the settings of a plain json.dumps (what json.dumps itself uses)
 _encode_string = json.encoder.encode_basestring_ascii  # = json.dumps(str) with ensure_ascii
 _KEY_PREFIX: dict[str, str] = {}
 
 
 class RecordEncoder:
-    """``json.dumps(record)`` (default settings), byte for byte, without re-encoding what repeats: a tool shared
-    through :data:`SHARED_TOOLS`, the tool list of the previous record (a ToolACE dialog's samples share one list),
-    the context turns of the dialog's earlier samples (so a long dialog costs linear time, not quadratic) and the
-    previous ``raw_system``. Valid because records are not mutated once written. After :meth:`encode`,
-    ``suspect`` says whether the tools or the answer may nest deeper than :data:`MAX_NESTING` (more brackets)."""
+    """``json.dumps(record)`` (default settings), byte for byte, without re-encoding what repeats: the tool list of
+    the previous record (a ToolACE dialog's samples share one list), the context turns of the dialog's earlier
+    samples (so a long dialog costs linear time, not quadratic) and the previous ``raw_system``. Valid because
+    records are not mutated once written. After :meth:`encode`, ``suspect`` says whether the tools or the answer
+    may nest deeper than :data:`MAX_NESTING` (they hold more brackets)."""
 
     def __init__(self):
         self._tools: Any = None
@@ -246,21 +116,10 @@ class RecordEncoder:
         return "{" + ", ".join(parts) + "}"
 
     def _encode_tools(self, tools: list[Any]) -> str:
-        if tools is self._tools:
-            return self._tools_text
-        shared = SHARED_TOOLS.json
-        texts = []
-        for tool in tools:
-            entry = shared.get(id(tool))
-            if entry is None or entry[0] is not tool:
-                texts.append(_ENCODER.encode(tool))
-            else:
-                if entry[1] is None:
-                    entry[1] = _ENCODER.encode(tool)
-                texts.append(entry[1])
-        self._tools, self._tools_text = tools, "[" + ", ".join(texts) + "]"
-        self._tools_suspect = self._tools_text.count("[") + self._tools_text.count("{") > MAX_NESTING
-        self._turns.clear()  # another dialog
+        if tools is not self._tools:
+            self._tools, self._tools_text = tools, _ENCODER.encode(tools)
+            self._tools_suspect = self._tools_text.count("[") + self._tools_text.count("{") > MAX_NESTING
+            self._turns.clear()  # another dialog
         return self._tools_text
 
     def _encode_turns(self, turns: list[Any]) -> str:

@@ -16,10 +16,11 @@ import re
 from typing import Any
 
 from label_checks import call_problem, result_names
-from records import RawOptions, RowRejected, normalized_tools
+from records import RawOptions, RowRejected
 
 from tool_n1.call_strings import CallStringError, is_valid_call_string, parse_call_string
 from tool_n1.prompts import DEFAULT_PREAMBLE, LIST_INTRO
+from tool_n1.schema import normalize_tool
 
 ROLE_ALIASES = {
     "user": "human",
@@ -150,7 +151,7 @@ def _tools_and_system(row: dict[str, Any], options: RawOptions) -> tuple[list[di
         tools, raw_system = extract_tools_robust(system, row.get("tools"))
     if options.normalize_tools:
         try:
-            tools = normalized_tools(tools)
+            tools = [normalize_tool(tool) for tool in tools]
         except ValueError as exc:
             raise RowRejected("tool_list_unparsable", str(exc)) from None
     return tools, raw_system

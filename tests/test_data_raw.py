@@ -325,33 +325,18 @@ TRICKY_TOOL_LISTS = [
 ]
 
 
-@pytest.mark.parametrize("tools", TRICKY_TOOL_LISTS)
-@pytest.mark.parametrize("separators", [None, (",", ":"), (",  ", ": ")])
-def test_decode_object_list_matches_decode_json_list(tools, separators):
-    from records import decode_json_list, decode_object_list
-
-    for ensure_ascii in (True, False):
-        text = json.dumps(tools, separators=separators, ensure_ascii=ensure_ascii)
-        items, texts, _ = decode_json_list(text)
-        shortcut = decode_object_list(text)
-        assert shortcut is None or shortcut == (items, texts)
-        if separators is None and ensure_ascii and tools is TRICKY_TOOL_LISTS[0]:
-            assert shortcut is not None  # the common case takes the shortcut
-
-
 def test_record_encoder_is_byte_identical_to_json_dumps():
-    from records import RecordEncoder, normalized_tools
+    from records import RecordEncoder
 
     encoder = RecordEncoder()
+    turns = [{"from": "human", "value": "q"}, {"from": "function_call", "value": "[]"}]
     for tools in TRICKY_TOOL_LISTS:
-        texts = [json.dumps(tool) for tool in tools]
-        shared = normalized_tools([json.loads(t) for t in texts], texts)
-        for tool_list in (tools, shared, shared, list(shared), [json.loads(t) for t in texts]):
+        for tool_list in (tools, tools, list(tools), [json.loads(json.dumps(t)) for t in tools]):
             record = {
                 "id": "xlam",
                 "raw_system": DEFAULT_PREAMBLE,
                 "tools": tool_list,
-                "conversations": [{"from": "human", "value": 'caf\u00e9 "q" \\ \n'}],
+                "conversations": [*turns, {"from": "human", "value": 'caf\u00e9 "q" \\ \n'}],
                 "answer": [{"name": "f", "arguments": {"n": 10**30, "x": 0.1, "b": True, "z": None}}],
                 "source": "xlam",
                 "origin": "x.json#1",
