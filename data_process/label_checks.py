@@ -13,6 +13,7 @@ Each check is a counted rejection reason with its own switch (``data_process.py 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -32,8 +33,11 @@ _ALIASES.update({"tuple": "array", "dict": "object", **{name: name for name in _
 
 def _json_type(type_text: Any) -> str | None:
     """``"int, optional"`` -> ``"integer"``, ``"List[str]"`` -> ``"array"``; ``None`` for a type not known here."""
-    if not isinstance(type_text, str):
-        return None
+    return _known_type(type_text) if isinstance(type_text, str) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _known_type(type_text: str) -> str | None:
     base = _OPTIONAL.sub("", type_text.strip()).split("[", 1)[0].strip().lower()
     return _ALIASES.get(base)
 

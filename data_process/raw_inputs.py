@@ -235,7 +235,8 @@ def _iter_json_array(path: Path) -> Iterator[RawRow]:
                 code, detail = decode_error(exc)
                 yield RawRow(f"{path}#{index}", error=code, detail=f"element {index} (character {offset}): {detail}")
             else:
-                if _NOT_UTF8.search(buffer, pos, end):
+                text = buffer[pos:end]
+                if not text.isascii() and _NOT_UTF8.search(text):
                     detail = f"element {index} (character {offset}) holds bytes that are not UTF-8"
                     yield RawRow(f"{path}#{index}", error="invalid_utf8", detail=detail)
                 else:
