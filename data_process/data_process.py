@@ -10,8 +10,12 @@ and per-group counts, warnings) and ``rejections.jsonl`` (one line per rejected 
 position), and prints the comparison with the paper's Table 1. Next stage: ``to_verl_parquet.py`` (or the wrapper
 ``verl/examples/data_preprocess/toolcall_preprocess.py``). Flags and the faithful/improved table: README.md here.
 
-Exit status: 0 on success; 1 if an input could not be read at all or no sample was written; 2 on a usage error or,
-with ``--strict``, on the first rejection.
+Rows are processed by one loop over the pure function :func:`row_outcome` (``--engine datasets --workers N``: the
+same function through ``datasets.Dataset.map``; the output is the same). No row can end the run: every row is
+written or counted with a reason.
+
+Exit status: 0 on success; 1 if an input could not be read at all, no sample was written or another run is writing
+into the output folder; 2 on a usage error or, with ``--strict``, on the first rejection.
 """
 
 from __future__ import annotations

@@ -8,9 +8,11 @@ Command line (either entry point; the second is the seed's path, a thin wrapper 
 
 Seeded 90/10 split (``random.Random(seed).shuffle`` of the record positions: stable across runs and machines), one
 chat prompt per record (system = preamble + tool template, then the context turns), the parquet schema of the
-original (``original_behaviour.md`` §2.4). With ``--tokenizer`` (a local Hugging Face tokenizer folder) the prompts
-are measured in tokens with the tokenizer's chat template and those longer than ``--max-prompt-length`` are dropped
-(as verl's ``filter_overlong_prompts`` would). Records are read by byte offset, so memory stays flat.
+original's verl preprocessing. With ``--tokenizer`` (a local Hugging Face tokenizer folder) the prompts are measured
+in tokens with the tokenizer's chat template and those longer than ``--max-prompt-length`` are dropped (as verl's
+``filter_overlong_prompts`` would). Records are read by byte offset, so memory stays flat. Row groups are built by
+one loop (``--engine datasets --workers N``: through ``datasets.Dataset.map``, the same bytes). A record that
+cannot be built is counted (``records_rejected``, exit 1); a second run into the same output folder is refused.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ def test_seeded_split_is_stable_and_faithful_drops_the_remainder():
     assert (train, test) == split_positions(12, 42, 0.9, "drop")[:2]
     assert split_positions(12, 7, 0.9, "drop")[0] != train
     train, test, dropped = split_positions(69653, 42, 0.9, "drop")
-    assert (len(train), len(test), dropped) == (62687, 6965, 1)  # Table 1 total, original_behaviour.md §1.7
+    assert (len(train), len(test), dropped) == (62687, 6965, 1)  # paper Table 1 total
     _, test_all, dropped = split_positions(12, 42, 0.9, "test")
     assert len(test_all) == 2 and dropped == 0
     # regression pin: random.Random(seed).shuffle is specified by Python, so this holds on every machine
