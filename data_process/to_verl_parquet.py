@@ -1,6 +1,6 @@
 """Stage 2 of the data pipeline: unified JSONL -> verl ``train.parquet`` / ``test.parquet`` + ``parquet_report.json``.
 
-Command line (either entry point; the second is the seed's path, a thin wrapper around this module):
+Command line (either entry point; the second is the original project's path, a thin wrapper around this module):
 
     cd data_process && python to_verl_parquet.py --input ../data/unified/unified.jsonl --output-dir ../data/verl
     cd verl/examples/data_preprocess && python toolcall_preprocess.py \\
@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Unified JSONL (from data_process.py) -> verl train.parquet / test.parquet + "
         "parquet_report.json (stage 2 of the Tool-N1 data pipeline).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument(
         "--input",

@@ -109,9 +109,12 @@ class ToolN1Handler(OSSHandler):
         max_tokens = min(self.options.max_tokens, room) if room > 0 else 1000  # over-long: the server will refuse
         start = time.time()
         response = self.client.completions.create(
-            model=self.model_path_or_id, temperature=self.temperature, prompt=prompt, max_tokens=max_tokens,
+            model=self.model_path_or_id,
+            temperature=self.temperature,
+            prompt=prompt,
+            max_tokens=max_tokens,
             timeout=3600,
-        )  # fmt: skip
+        )
         return response, time.time() - start
 
     @override

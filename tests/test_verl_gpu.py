@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 import pytest
+from tiny_model import build_tiny_qwen2, write_toy_parquet
 
 from tests.conftest import REPO
-from tests.tiny_model import build_tiny_qwen2, write_toy_parquet
 
 pytestmark = [pytest.mark.rl_env, pytest.mark.gpu, pytest.mark.slow]
 
@@ -52,15 +52,26 @@ def test_main_ppo_two_steps_then_convert(tmp_path):
     ]
     run = subprocess.run(
         ["timeout", "1200", "bash", str(REPO / "verl" / "train_qwen.sh"), *overrides],
-        capture_output=True, text=True, timeout=1300, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=1300,
+        env=env,
+    )
     log = run.stdout[-5000:] + run.stderr[-5000:]
     assert run.returncode == 0, log
     assert "critic/score/mean" in run.stdout or "critic/score/mean" in run.stderr, log
     assert (tmp_path / "ckpt" / "global_step_2" / "actor" / "fsdp_config.json").is_file(), log
     convert = subprocess.run(
-        [sys.executable, str(REPO / "verl" / "model_convert.py"), "--local_dir", str(tmp_path / "ckpt"),
-         "--target_dir", str(tmp_path / "hf")],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "verl" / "model_convert.py"),
+            "--local_dir",
+            str(tmp_path / "ckpt"),
+            "--target_dir",
+            str(tmp_path / "hf"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert convert.returncode == 0 and "RESULT: OK" in convert.stdout, convert.stdout + convert.stderr

@@ -1,7 +1,7 @@
 """Validate a Tool-N1 GRPO configuration against the installed verl, without a GPU, Ray or vLLM (about 5-10 s).
 
     .venv/rl/bin/python verl/validate_config.py tool_n1.data_dir=/abs/data/verl [HYDRA_OVERRIDES...]
-    .venv/rl/bin/python verl/validate_config.py tool_n1.data_dir=/tmp/d +ablation=qwen2.5_14b
+    .venv/rl/bin/python verl/validate_config.py tool_n1.data_dir=data/verl +ablation=qwen2.5_14b
     .venv/rl/bin/python verl/validate_config.py --base verl <the original command's overrides>   # verl's ppo_trainer
 
 It composes the config exactly as ``python -m verl.trainer.main_ppo --config-path verl/config --config-name
@@ -195,7 +195,10 @@ def validate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+        allow_abbrev=False,
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as given to train_qwen.sh / main_ppo")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible chat-completions stand-in for tests and benchmarks (loopback only, stdlib only).
+"""A local OpenAI-compatible chat-completions stand-in for tests, benchmarks and offline demos (loopback only).
 
 It answers ``POST …/chat/completions`` from canned teacher outputs keyed by the user message (the query), and can
 inject faults. ``POST …/completions`` (text completions, as bfcl-eval's local-model handlers send) is answered the
