@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a ToolACE call turn whose context (earlier turns) holds more characters is rejected "
         "(context_too_long; far beyond any trainable prompt); 0: no limit",
     )
-    add_run_flags(parser, "rows")
+    add_run_flags(parser, "row")
     return parser
 
 
