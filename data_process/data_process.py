@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 import time
 from collections import Counter
@@ -59,6 +60,7 @@ from records import (  # noqa: E402
 PAPER_TABLE_1 = {"toolace/single": (10500, 8183), "toolace/multi": (800, 1470), "xlam/xlam": (60000, 60000)}
 LOW_YIELD = 0.01
 PARTIAL = ".partial"  # output files while they are written
+_LONE_SURROGATE = re.compile(r"\\ud[89ab]..(?!\\ud[c-f])|(?<!\\ud[89ab]..)\\ud[c-f]..")
 
 
 def row_outcome(source: str, group: str | None, row: dict, options: RawOptions) -> dict:
@@ -158,6 +160,10 @@ class Stage1:
             detail = f"nested deeper than {MAX_NESTING} levels" if isinstance(exc, RecursionError) else str(exc)
             code = "too_deeply_nested" if isinstance(exc, RecursionError) else "record_unwritable"
             self.report.reject(source, unit, code, detail, origin)
+            return False
+        if "\\ud" in line and _LONE_SURROGATE.search(line):
+            detail = "a string holds a lone surrogate (\\ud800-\\udfff), which no parquet string can store"
+            self.report.reject(source, unit, "lone_surrogate", detail, origin)
             return False
         self.output.write(line + "\n")
         self.report.source(source).ids[record["id"]] += 1

@@ -90,6 +90,7 @@ def test_no_row_ends_stage_1(tmp_path, mode):
     xlam_lines = [
         json.dumps(xlam_row()),
         json.dumps(xlam_row()).replace('"query"', '"id": ' + "9" * 5000 + ', "query"'),  # raw integer too long
+        json.dumps(xlam_row(query="lone \ud800 surrogate")),  # valid JSON, but no parquet string can hold it
         json.dumps(xlam_row('{"city": ' + "9" * 5000 + "}")),  # in the answers string
         json.dumps(xlam_row('{"city": ' + "[" * 950 + "]" * 950 + "}")),  # deep answer, decodable
         json.dumps(xlam_row('{"city": ' + "[" * DEEP + "]" * DEEP + "}")),  # too deep to decode
@@ -115,8 +116,9 @@ def test_no_row_ends_stage_1(tmp_path, mode):
             "call_string_unparseable": 3,  # complex, bytes, the integer of 5,000 digits
         }
     xlam = report["sources"]["xlam"]
-    assert xlam["rows_read"] == 6 and xlam["samples_kept"] == 1
+    assert xlam["rows_read"] == 7 and xlam["samples_kept"] == 1
     assert reasons(report, "xlam") == {"integer_too_large": 2, "too_deeply_nested": 3}
+    assert reasons(report, "xlam", "call_turns_rejected") == {"lone_surrogate": 1}
     stage2_reads_everything(tmp_path, out)
 
 
