@@ -147,7 +147,7 @@ def load(path: str | Path, dialogues: str | Path | None = None) -> list[Sample]:
     raise ValueError(f"{path}: unknown format (keys {sorted(rows[0])}); expected level-1-api.json or apibank_l1.json")
 
 
-def messages_for(sample: Sample, prompt: str = "training") -> list[dict[str, str]]:
+def messages_for(sample: Sample, prompt: str = "train") -> list[dict[str, str]]:
     system = bfcl_system_prompt(sample.tools) if prompt == "bfcl" else training_system_prompt(sample.tools)
     return [{"role": "system", "content": system}, {"role": "user", "content": YEAR_LINE + sample.transcript}]
 

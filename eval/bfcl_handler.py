@@ -16,7 +16,7 @@ one). BFCL's own default system prompt is never inserted.
 Decoding (:mod:`bfcl_decode`): the raw completion text is stored as the result; ``decode_ast`` / ``decode_execute``
 read it with :func:`tool_n1.parsing.parse_response` and the block policy ``--block``: ``last`` (the training
 reward; default with ``train``) or ``first`` (the original handler; default with ``original``). The pairing that
-reproduces the paper's evaluation is ``--prompt original --block first --system replace``.
+reproduces the paper's evaluation is ``--prompt bfcl --block first --system replace``.
 
 Importing this module imports ``bfcl_eval``: set ``BFCL_PROJECT_ROOT`` first (``run_bfcl.py`` does).
 """
@@ -34,11 +34,11 @@ from overrides import override
 from tool_n1.prompts import DEFAULT_PREAMBLE, bfcl_system_prompt, chatml, training_system_prompt
 from tool_n1.schema import normalize_tool
 
-PROMPTS = ("train", "original")
+PROMPTS = ("train", "bfcl")
 DATA_MODES = ("improved", "faithful")
 BLOCKS = ("last", "first")
 SYSTEM_POLICIES = ("replace", "keep")
-DEFAULT_BLOCK = {"train": "last", "original": "first"}
+DEFAULT_BLOCK = {"train": "last", "bfcl": "first"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class HandlerOptions:
 
 def system_message(options: HandlerOptions, functions: list[dict[str, Any]], entry_system: str | None = None) -> str:
     """Our system message for ``functions`` (BFCL docs, language hints included)."""
-    if options.prompt == "original":
+    if options.prompt == "bfcl":
         text = bfcl_system_prompt(functions)
     elif options.data_mode == "improved":
         text = training_system_prompt([normalize_tool(f) for f in functions], DEFAULT_PREAMBLE, dedupe=True)

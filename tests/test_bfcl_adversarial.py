@@ -104,7 +104,7 @@ def test_evaluate_survives_adversarial_results(tmp_path):
         entries = load_dataset_entry(category, include_prereq=False, include_language_specific_hint=False)
         lines = [json.dumps({"id": e["id"], "result": r}) for e, r in zip(entries, replies, strict=False)]
         (folder / f"BFCL_v4_{category}_result.json").write_text("\n".join(lines) + "\n")
-    report = run_bfcl.main(
+    report = run_bfcl.run(
         [
             "evaluate",
             "--project-root",
