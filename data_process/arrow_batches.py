@@ -16,6 +16,8 @@ from typing import Any
 
 from verl_rows import RowBuilder
 
+from tool_n1.token_counts import chat_prompt_lengths
+
 _ASCII_WHITESPACE = b" \t\n\r\x0b\x0c"  # what bytes.strip() removes
 
 
@@ -50,8 +52,7 @@ class TokenCounter:
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
 
     def lengths(self, prompts: list[list[dict[str, str]]]) -> list[int]:
-        texts = [self.tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
-        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        return chat_prompt_lengths(self.tokenizer, prompts)
 
 
 def line_spans(path: Path) -> tuple[list[int], list[int]]:
@@ -180,6 +181,9 @@ class BatchBuilder:
         self.fd: int | None = None
         self.schema = None
 
+    def __getstate__(self) -> dict[str, Any]:  # for the engine's worker processes: no open file, empty caches
+        return {**self.__dict__, "fd": None, "rows": RowBuilder(self.opts)}
+
     def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
@@ -199,7 +203,7 @@ class BatchBuilder:
             line = os.pread(fd, lengths[position], offsets[position])
             try:
                 row = self.rows.row(line)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
                 result["rejected"][f"record line {position + 1}"] = f"{type(exc).__name__}: {exc}"[:300]
                 continue
             columns.append(row, position if global_index else first_index + k)

@@ -11,6 +11,11 @@ rest, unanswered items are requested again (``--rounds``), and the command exits
 Generation goes through any OpenAI-compatible endpoint (``vllm serve`` on a GPU
 host, ``eval/serve_hf.py`` on a CPU) with greedy decoding, the chat endpoint and the parquet's own chat messages,
 so the model sees exactly the training prompt. Raw outputs are kept in ``<output>/raw.jsonl`` (a rerun resumes).
+
+Replies are read by the reward itself, so the block policy is training's (``--mode faithful``: the last
+``<tool_call>`` block; ``improved``: every block outside ``<think>``). Ground truths must be JSON call lists (the
+data pipeline's format): a parquet whose ground truths cannot be read that way is refused, and a partly unreadable
+one is scored with a warning and the count in the report (``unparsable_ground_truths``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 import openai_generate
 
 from tool_n1.cli import ArgumentParser
+from tool_n1.parsing import load_json, well_formed
 from tool_n1.reward import MODES, VARIANTS, compute_score
 
 METRICS = {"score": "reward", "format_ok": "format", "call_parsed": "parsed", "calls_match": "exact match"}
@@ -48,6 +54,24 @@ def load_rows(path: Path, limit: int | None) -> list[dict[str, Any]]:
 def row_id(row: dict[str, Any], position: int) -> str:
     info = row.get("extra_info") or {}
     return f"{info.get('split', 'row')}-{info.get('index', position)}"
+
+
+def ground_truth_readable(ground_truth: Any) -> bool:
+    """Whether a row's ground truth is a JSON call list (or a JSON string holding one), as the reward reads it."""
+    value, error = load_json(ground_truth) if isinstance(ground_truth, str) else (ground_truth, "")
+    if not error and isinstance(value, str):
+        value, error = load_json(value)
+    return not error and isinstance(value, list) and well_formed(value)
+
+
+def check_ground_truths(rows: list[dict[str, Any]]) -> int:
+    """Count rows whose ground truth cannot be read; refuse (``SystemExit``) when none can."""
+    bad = sum(not ground_truth_readable((row.get("reward_model") or {}).get("ground_truth")) for row in rows)
+    if rows and bad == len(rows):
+        raise SystemExit(f"error: none of the {len(rows)} ground truths is a JSON call list (another format?)")
+    if bad:
+        print(f"warning: {bad} of {len(rows)} ground truths are not JSON call lists; those rows score 0", flush=True)
+    return bad
 
 
 def score_items(rows: list[dict[str, Any]], outputs: dict[str, str], **reward_kwargs: Any) -> list[dict[str, Any]]:
@@ -139,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rows = load_rows(args.data, args.limit)
+    unreadable_truths = check_ground_truths(rows)
     args.output.mkdir(parents=True, exist_ok=True)
     if args.predictions:
         outputs = openai_generate.read_outputs(args.predictions)
@@ -159,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.output / "scores.jsonl", "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(item) + "\n" for item in items)
     report = summarise(items)
+    if "all" in report:
+        report["all"]["unparsable_ground_truths"] = unreadable_truths
     (args.output / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
     unanswered = report["all"]["unanswered"] if report else 0

@@ -42,7 +42,7 @@ def test_evaluate_and_report_reproduce_table2(tmp_path, name, capsys):
             "--score-dir",
             str(tmp_path / "score"),
             "--prompt",
-            "original",
+            "bfcl",
             "--output",
             str(out),
         ]
@@ -82,7 +82,7 @@ def test_report_from_per_category_numbers(tmp_path, name, simple):
         }
     path = tmp_path / "scores.json"
     path.write_text(json.dumps(scores))
-    report = run_bfcl.main(["report", "--scores", str(path), "--label", name])
+    report = run_bfcl.run(["report", "--scores", str(path), "--label", name])
     assert json.loads(path.with_suffix(".report.json").read_text()) == report
     row = report["paper_metrics"]
     assert not _close(row, paper, ("simple", "non_live", "live", "overall"))

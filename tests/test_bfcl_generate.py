@@ -119,7 +119,7 @@ def test_generate_against_stub_then_evaluate(tmp_path):
     results = [json.loads(line) for path in folder.rglob("*_result.json") for line in path.read_text().splitlines()]
     assert sorted(r["id"] for r in results) == sorted(IDS)
     assert all(isinstance(r["result"], str) and "<tool_call>" in r["result"] for r in results)
-    report = run_bfcl.main(
+    report = run_bfcl.run(
         [
             "evaluate",
             "--project-root",
