@@ -37,7 +37,7 @@ actor.kl_loss_type (low_var_kl)                    TRL's only estimator, k3 = ex
                                                    ``use_bias_correction_kl`` False (verl has no IS factor)
 actor.entropy_coeff (0)                            ``entropy_coef``
 algorithm.filter_groups.enable,                    not in TRL: this backend's dynamic sampling
-max_num_gen_batches (false, 0)                     (``trl_filter_groups.py``); metric score / seq_reward
+max_num_gen_batches (false, 0)                     (``trl_filter_groups.py``); metric reward (= score)
 actor.loss_agg_mode (token-mean)                   ``loss_type`` "bnpo": token-mean over each micro-batch, divided
                                                    by grad-accumulation steps, as the original (vendored verl 0.2)
                                                    did; seq-mean-token-mean -> "grpo", seq-mean-token-sum-norm ->

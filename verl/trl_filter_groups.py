@@ -9,14 +9,12 @@ TRL 1.16's ``GRPOConfig`` has no such option. As in verl, a training step keeps 
 (``0``: no limit, verl's default). Where verl then stops with an error, this backend fills the step with the
 zero-variance groups of its first round (they carry no policy gradient) and logs how many
 (``filter_groups/zero_std_kept``), so a model that never gets a signal still trains to its step count. Off by default
-(paper-faithful). ``metric``: ``score`` / ``seq_reward`` (the reward; the only ones this backend has).
+(paper-faithful). ``metric``: ``reward`` (verl's default), ``score`` or ``seq_reward``: all three are the reward here.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-METRICS = ("score", "seq_reward")
 
 
 def group_has_spread(advantages, group_size: int):

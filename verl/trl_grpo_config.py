@@ -13,7 +13,7 @@ from trl_recipe import ConfigError, reward_kwargs
 DEFAULT_MAX_MICRO = 8
 LOSS_AGG_TO_TRL = {"token-mean": "bnpo", "seq-mean-token-mean": "grpo", "seq-mean-token-sum-norm": "dr_grpo"}
 KL_TYPES = ("low_var_kl", "k3")
-FILTER_METRICS = ("score", "seq_reward")  # the reward: what the TRL backend's groups are normalised by
+FILTER_METRICS = ("reward", "score", "seq_reward")  # all the reward here: what the groups are normalised by
 
 
 def _largest_divisor_at_most(number: int, limit: int) -> int:
@@ -105,7 +105,7 @@ def grpo_config_kwargs(
     cuda = device == "cuda"
     filter_groups = None
     if g("algorithm.filter_groups.enable"):
-        metric = g("algorithm.filter_groups.metric") or "score"
+        metric = g("algorithm.filter_groups.metric") or "reward"
         if metric not in FILTER_METRICS:
             raise ConfigError(f"algorithm.filter_groups.metric={metric!r}: this backend has {list(FILTER_METRICS)}")
         limit = g("algorithm.filter_groups.max_num_gen_batches")

@@ -32,7 +32,7 @@ VERL_DEFAULTS: dict[str, Any] = {
     "algorithm.adv_estimator": "gae",
     "algorithm.norm_adv_by_std_in_grpo": True,
     "algorithm.filter_groups.enable": False,
-    "algorithm.filter_groups.metric": None,
+    "algorithm.filter_groups.metric": "reward",
     "algorithm.filter_groups.max_num_gen_batches": 0,
     "actor_rollout_ref.model.enable_gradient_checkpointing": True,
     "actor_rollout_ref.rollout.n": 1,
