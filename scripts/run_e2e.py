@@ -66,7 +66,6 @@ PROFILES = {
             "trainer.save_freq=2",
             "trainer.test_freq=-1",
             "actor_rollout_ref.model.enable_gradient_checkpointing=false",
-            "actor_rollout_ref.rollout.temperature=1.0",
         ],
         "grpo_steps": 12,
         "grpo_base_steps": 4,
