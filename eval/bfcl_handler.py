@@ -6,7 +6,7 @@ Prompt (``--prompt``):
   xLAM preamble, in the data pipeline's mode (``--data-mode``): ``improved`` (the pipeline's default: the duplicated
   "Here is a list of functions…" sentence removed, every tool through :func:`tool_n1.schema.normalize_tool`) or
   ``faithful`` (the original's text, tools as given). Pick the mode the checkpoint's training data was built in.
-* ``original``: the original handler's prompt, byte-exact (:func:`tool_n1.prompts.bfcl_system_prompt`).
+* ``bfcl``: the original handler's prompt, byte-exact (:func:`tool_n1.prompts.bfcl_system_prompt`).
 
 Both are assembled as ChatML by hand like the original (assistant messages with ``None`` content skipped except at
 index 1) and sent to the **completions** endpoint. ``--system replace`` (default, as the original) drops a test
@@ -15,19 +15,26 @@ one). BFCL's own default system prompt is never inserted.
 
 Decoding (:mod:`bfcl_decode`): the raw completion text is stored as the result; ``decode_ast`` / ``decode_execute``
 read it with :func:`tool_n1.parsing.parse_response` and the block policy ``--block``: ``last`` (the training
-reward; default with ``train``) or ``first`` (the original handler; default with ``original``). The pairing that
+reward; default with ``train``) or ``first`` (the original handler; default with ``bfcl``). The pairing that
 reproduces the paper's evaluation is ``--prompt bfcl --block first --system replace``.
+
+Execution (multi-turn and memory categories): ``decode_execute`` lets through only functions of the entry's own API
+classes while the entry is being generated (:meth:`ToolN1Handler.inference` records them per thread) and of any
+BFCL API class at evaluation time, and importing this module installs :mod:`bfcl_executor_guard`, which re-checks
+every string against the entry's classes just before bfcl-eval's executor would ``eval`` it.
 
 Importing this module imports ``bfcl_eval``: set ``BFCL_PROJECT_ROOT`` first (``run_bfcl.py`` does).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import bfcl_decode
+import bfcl_executor_guard
 from bfcl_eval.model_handler.local_inference.base_oss_handler import OSSHandler
 from overrides import override
 
@@ -40,6 +47,9 @@ BLOCKS = ("last", "first")
 SYSTEM_POLICIES = ("replace", "keep")
 DEFAULT_BLOCK = {"train": "last", "bfcl": "first"}
 
+bfcl_executor_guard.install()
+_entry_context = threading.local()  # generation runs one entry per worker thread at a time
+
 
 @dataclass(frozen=True)
 class HandlerOptions:
@@ -48,6 +58,7 @@ class HandlerOptions:
     block: str | None = None  # None: paired with the prompt (DEFAULT_BLOCK)
     system: str = "replace"
     max_tokens: int = 4096  # BFCL's cap on new tokens (Tool-N1 RL allowed 8192)
+    seed: int | None = None  # sent with every request (sampling runs of --seeds); None: not sent
 
     def __post_init__(self) -> None:
         for name, valid in (("prompt", PROMPTS), ("data_mode", DATA_MODES), ("system", SYSTEM_POLICIES)):
@@ -93,6 +104,14 @@ class ToolN1Handler(OSSHandler):
     options = HandlerOptions()
 
     @override
+    def inference(self, test_entry: dict, include_input_log: bool, exclude_state_log: bool):
+        _entry_context.allowed = bfcl_executor_guard.allowed_methods(test_entry.get("involved_classes") or ())
+        try:
+            return super().inference(test_entry, include_input_log, exclude_state_log)
+        finally:
+            _entry_context.allowed = None
+
+    @override
     def _pre_query_processing_prompting(self, test_entry: dict) -> dict:
         return {"message": [], "function": test_entry["function"]}  # no BFCL system prompt: ours is in the prompt
 
@@ -107,6 +126,7 @@ class ToolN1Handler(OSSHandler):
         prompt_tokens = len(self.tokenizer.tokenize(prompt))
         room = self.max_context_length - prompt_tokens - 2
         max_tokens = min(self.options.max_tokens, room) if room > 0 else 1000  # over-long: the server will refuse
+        extra = {} if self.options.seed is None else {"seed": self.options.seed}
         start = time.time()
         response = self.client.completions.create(
             model=self.model_path_or_id,
@@ -114,6 +134,7 @@ class ToolN1Handler(OSSHandler):
             prompt=prompt,
             max_tokens=max_tokens,
             timeout=3600,
+            **extra,
         )
         return response, time.time() - start
 
@@ -132,7 +153,10 @@ class ToolN1Handler(OSSHandler):
 
     @override
     def decode_execute(self, result, has_tool_call_tag):
-        return bfcl_decode.decode_execute(result, self.options.block)
+        allowed = getattr(_entry_context, "allowed", None)
+        if allowed is None:  # evaluation: the guard re-checks each string against the entry's own classes
+            allowed = bfcl_executor_guard.all_methods()
+        return bfcl_decode.decode_execute(result, self.options.block, allowed)
 
 
 def handler_class(options: HandlerOptions) -> type[ToolN1Handler]:
