@@ -9,7 +9,8 @@ the data version and checker of every number.
 Prompting (the paper does not say): system = the RL training system prompt with the row's function docs as tools
 (docs that use ``arguments`` instead of ``parameters`` are read as ``parameters``); user = the row's ``time`` sentence
 (when not empty), a blank line, then its ``question`` text verbatim. ``--prompt bfcl`` uses the BFCL-handler prompt.
-Replies are decoded with :func:`tool_n1.parsing.parse_response` (first block).
+Replies are decoded with :func:`tool_n1.parsing.parse_response`, ``--block first`` by default (the original Tool-N1
+evaluation code read the first ``<tool_call>`` block; ``last`` is the training reward's reading).
 
 Scoring applies the rules of ACEBench's ``normal_checker`` (``model_eval/checker.py``) to our decoded calls directly:
 a call ``{"name": n, "arguments": a}`` is the ``{n: a}`` item its AST decoder yields for ``[n(k=repr(v), ...)]``.
@@ -46,8 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import openai_generate
+import replies
 
-from tool_n1.parsing import parse_response
 from tool_n1.prompts import bfcl_system_prompt, format_response, training_system_prompt
 from tool_n1.schema import normalize_tool
 
@@ -253,17 +254,20 @@ def answer_ok(docs: list[dict[str, Any]], calls: list[dict[str, Any]], answer: d
 
 
 def check(row: Row, calls: list[dict[str, Any]] | None, paper_era: bool = False) -> bool:
+    """Whether ``calls`` pass ``normal_checker`` for one of the row's answers (never raises)."""
     if calls is None or not all(
         isinstance(c.get("arguments"), dict) and isinstance(c.get("name"), str) for c in calls
     ):
         return False
+    if replies.nesting_depth(calls) > replies.MAX_NESTING:
+        return False  # the recursive checks below would exhaust the stack
     model = [{c["name"]: _strip_spaces(c["arguments"]) if paper_era else c["arguments"]} for c in calls]
     alternatives = row.answer if isinstance(row.answer, list) else [row.answer]
     for alternative in alternatives:
         try:
             if answer_ok(row.functions, model, alternative):
                 return True
-        except (KeyError, TypeError, AttributeError, ValueError):  # the original raises here; count as wrong
+        except (KeyError, TypeError, AttributeError, ValueError, RecursionError):  # the original raises: wrong
             continue
     return False
 
@@ -279,14 +283,21 @@ def echo_outputs(rows: list[Row]) -> dict[str, str]:
     return outputs
 
 
-def score(rows: list[Row], outputs: dict[str, str], paper_era: bool = False) -> dict[str, Any]:
+def score(
+    rows: list[Row], outputs: dict[str, Any], paper_era: bool = False, block: str = "first", limit: int | None = None
+) -> dict[str, Any]:
+    """Per-category accuracy; every row counted once under one status of :mod:`replies` (all but ``parsed`` are
+    wrong; a failed row's reason is in ``failed``)."""
     per_category: dict[str, Counter] = {}
-    failed = []
+    failed = {}
+    statuses = Counter()
     for row in rows:
-        ok = check(row, parse_response(outputs.get(row.id, ""), block="first").calls, paper_era)
+        reply = replies.read_reply(outputs, row.id, block)
+        statuses[reply.status] += 1
+        ok = check(row, reply.calls, paper_era)
         per_category.setdefault(row.category, Counter()).update({"n": 1, "ok": ok})
         if not ok:
-            failed.append(row.id)
+            failed[row.id] = reply.reason or "calls do not pass the checker"
     acc = {c: round(100 * v["ok"] / v["n"], 2) for c, v in per_category.items()}
 
     def mean(names: list[str]) -> float | None:
@@ -297,13 +308,15 @@ def score(rows: list[Row], outputs: dict[str, str], paper_era: bool = False) -> 
     total = sum(v["n"] for v in per_category.values())
     return {
         "benchmark": "ACEBench Normal (atom + single-turn)",
+        "scope": f"first {limit} rows of each category (--limit)" if limit else "all rows",
+        "block": block,
         "per_category": {c: {"correct": v["ok"], "total": v["n"], "accuracy": acc[c]}
                          for c, v in per_category.items()},
         "atom": atom, "single_turn": single,
         "overall_mean_of_groups": round((atom + single) / 2, 2) if atom is not None and single is not None else None,
         "overall_sample_weighted": round(100 * sum(v["ok"] for v in per_category.values()) / total, 2),
-        "missing_outputs": sum(r.id not in outputs for r in rows),
-        "failed_ids": failed,
+        "reply_status": {status: statuses[status] for status in replies.STATUSES},
+        "failed": failed,
         "known_unsatisfiable": KNOWN_UNSATISFIABLE,
         "paper_figure3": FIGURE3,
     }  # fmt: skip
@@ -333,10 +346,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for c in args.categories for r in [x for x in rows if x.category == c][: args.limit]]
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    outputs, model = openai_generate.benchmark_outputs(
-        args, lambda: [(r.id, messages_for(r, args.prompt)) for r in rows], lambda: echo_outputs(rows)
-    )
-    report = score(rows, outputs, paper_era)
+    try:
+        outputs, model = openai_generate.benchmark_outputs(
+            args, lambda: [(r.id, messages_for(r, args.prompt)) for r in rows], lambda: echo_outputs(rows)
+        )
+    except openai_generate.IncompleteGeneration as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    report = score(rows, outputs, paper_era, args.block, args.limit)
     version = (
         "paper-era (e6db74b answers + whitespace-deleting decoder)"
         if paper_era
@@ -344,11 +361,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     report.update({"model": model, "data": str(args.data), "data_version": version, "prompt": args.prompt})
     (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"ACEBench Normal — {model} — {version}")
+    print(f"ACEBench Normal — {model} — {version} — {report['scope']}, block {args.block}")
     for category, value in report["per_category"].items():
         print(f"  {category:<40} {value['correct']:>3}/{value['total']:<3} {value['accuracy']}")
     print(f"  atom {report['atom']}  single_turn {report['single_turn']}  mean {report['overall_mean_of_groups']}"
           f"  (sample-weighted {report['overall_sample_weighted']})")  # fmt: skip
+    print("  replies: " + ", ".join(f"{k} {v}" for k, v in report["reply_status"].items()))
     print("  paper Figure 3: " + ", ".join(f"{k} {v}" for k, v in FIGURE3.items()))
     print(f"report: {out / 'report.json'}")
     return 0

@@ -10,7 +10,9 @@ Prompting (the paper does not say how it prompted API-Bank): system = the RL tra
 (:func:`tool_n1.prompts.training_system_prompt`) with the sample's APIs as tools, so train and eval agree
 (``--prompt bfcl``: the original BFCL-handler prompt); user = ``"The current year is 2023.\\n\\n"`` (from the official
 instruction) + the official dialogue transcript (``User:`` / ``AI:`` / ``API-Request: [...]->result`` lines ending with
-``Generate API Request:``). The reply is decoded with :func:`tool_n1.parsing.parse_response` (first block).
+``Generate API Request:``). The reply is decoded with :func:`tool_n1.parsing.parse_response`, ``--block first`` by
+default (the original Tool-N1 evaluation code read the first ``<tool_call>`` block; ``last`` is the training
+reward's reading). Level-2 data (``ToolSearcher``) is detected and labelled as such (``--level``).
 
 Scorers (each number in the report names its scorer):
 
@@ -47,13 +49,14 @@ from pathlib import Path
 from typing import Any
 
 import openai_generate
+import replies
 
-from tool_n1.parsing import parse_response
 from tool_n1.prompts import bfcl_system_prompt, format_response, training_system_prompt
 from tool_n1.schema import normalize_tool
 
 FIGURE3 = {"LLaMA-3.1-8B": 60.41, "GPT-4o-mini": 73.10, "GPT-4o": 77.16, "Tool-N1-7B": 81.28, "Tool-N1-14B": 82.19}
 YEAR_LINE = "The current year is 2023.\n\n"
+_INT_TEXT = re.compile(r"[-+]?[0-9]{1,4000}")
 _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array",
           "list(str)": "array", "dict": "object"}  # fmt: skip
 
@@ -137,6 +140,19 @@ def load(path: str | Path, dialogues: str | Path | None = None) -> list[Sample]:
     raise ValueError(f"{path}: unknown format (keys {sorted(rows[0])}); expected level-1-api.json or apibank_l1.json")
 
 
+def detect_level(samples: list[Sample], data_path: str | Path = "") -> int:
+    """2 when the data is API-Bank's level-2 (Retrieve+Call: a ``ToolSearcher`` tool or call, or a
+    ``level-2-toolsearcher`` dialogue); else 1 (Call)."""
+    for sample in samples:
+        names = {tool.get("name") for tool in sample.tools} | {sample.api}
+        if "ToolSearcher" in names or "level-2-toolsearcher" in sample.id:
+            return 2
+    return 2 if "level-2-api" in Path(data_path).name else 1
+
+
+LEVEL_LABELS = {1: "API-Bank level-1 (Call)", 2: "API-Bank level-2 (Retrieve+Call; not a paper metric)"}
+
+
 def messages_for(sample: Sample, prompt: str = "training") -> list[dict[str, str]]:
     system = bfcl_system_prompt(sample.tools) if prompt == "bfcl" else training_system_prompt(sample.tools)
     return [{"role": "system", "content": system}, {"role": "user", "content": YEAR_LINE + sample.transcript}]
@@ -158,10 +174,12 @@ def value_matches(pred: Any, gold: Any) -> bool:
             return pred.strip() == gold.strip()
         if isinstance(pred, bool):
             return gold.strip().lower() == str(pred).lower()
+        if isinstance(pred, int) and _INT_TEXT.fullmatch(gold.strip()):
+            return int(gold.strip()) == pred  # exact, also past float range (a 400-digit integer)
         if isinstance(pred, (int, float)):
             try:
                 return float(gold.strip()) == float(pred)
-            except ValueError:
+            except (ValueError, OverflowError):
                 return False
         if isinstance(pred, (list, dict)):
             parsed = _literal(gold.strip())
@@ -247,8 +265,81 @@ EXCLUDED_REASONS = {
         "TimedSwitch", "CancelTimedSwitch", "BookHotel", "PlayMusic",
     ],
 }  # fmt: skip
-_CALL = re.compile(r"\[(\w+)\((.*)\)\]")
-_PARAM = re.compile(r"(\w+)\s*=\s*['\"](.+?)['\"]|(\w+)\s*=\s*(\[.*\])|(\w+)\s*=\s*(\w+)")
+#: The official evaluator's regexes; :func:`find_call` and :func:`find_params` give their matches in linear time.
+CALL_REGEX = re.compile(r"\[(\w+)\((.*)\)\]")
+PARAM_REGEX = re.compile(r"(\w+)\s*=\s*['\"](.+?)['\"]|(\w+)\s*=\s*(\[.*\])|(\w+)\s*=\s*(\w+)")
+_WORD = re.compile(r"\w+")
+_SPACES = re.compile(r"\s*")
+
+
+def _line_end(text: str, pos: int) -> int:
+    end = text.find("\n", pos)
+    return len(text) if end == -1 else end
+
+
+def find_call(text: str) -> tuple[str, str] | None:
+    """``CALL_REGEX.search(text)`` groups, in linear time (the regex backtracks over the whole line per ``[``).
+
+    ``.`` stops at a newline and ``.*`` is greedy, so the arguments run to the last ``)]`` of the line of the first
+    ``[name(`` that has one after it.
+    """
+    last_close: dict[int, int] = {}  # line end → last ")]" on that line (computed once per line)
+    pos = 0
+    while (start := text.find("[", pos)) != -1:
+        word = _WORD.match(text, start + 1)
+        pos = start + 1
+        if word is None or not text.startswith("(", word.end()):
+            continue
+        line_end = _line_end(text, word.end())
+        if line_end not in last_close:
+            last_close[line_end] = text.rfind(")]", 0, line_end)
+        close = last_close[line_end]
+        if close > word.end():
+            return word.group(), text[word.end() + 1 : close]
+    return None
+
+
+def find_params(text: str) -> list[tuple[str, str]]:
+    """``(key, value)`` for each ``PARAM_REGEX.finditer(text)`` match, in linear time (the regex retries every
+    position inside a word and rescans to the next quote or line end from each)."""
+    params = []
+    next_quote = [len(text)] * (len(text) + 1)  # first ' or " at or after i
+    for i in range(len(text) - 1, -1, -1):
+        next_quote[i] = i if text[i] in "'\"" else next_quote[i + 1]
+    last_bracket: dict[int, int] = {}
+    pos = 0
+    while pos < len(text):
+        word = _WORD.match(text, pos)
+        if word is None:
+            pos += 1
+            continue
+        after = _SPACES.match(text, word.end()).end()
+        if not text.startswith("=", after):
+            pos = word.end()  # every later start inside this word meets the same text after it
+            continue
+        start = _SPACES.match(text, after + 1).end()
+        line_end = _line_end(text, start)
+        if start < len(text) and text[start] in "'\"" and start + 2 <= line_end:
+            close = next_quote[start + 2]  # ".+?": at least one character, then the first quote
+            if close < line_end:
+                params.append((word.group(), text[start + 1 : close]))
+                pos = close + 1
+                continue
+        if text.startswith("[", start):
+            if line_end not in last_bracket:
+                last_bracket[line_end] = text.rfind("]", 0, line_end)
+            close = last_bracket[line_end]
+            if close > start:
+                params.append((word.group(), text[start : close + 1]))
+                pos = close + 1
+                continue
+        value = _WORD.match(text, start)
+        if value is not None:
+            params.append((word.group(), value.group()))
+            pos = value.end()
+            continue
+        pos = word.end()
+    return params
 
 
 def official_string(calls: list[dict[str, Any]]) -> str:
@@ -267,13 +358,13 @@ def official_rules(calls: list[dict[str, Any]] | None, sample: Sample) -> tuple[
     rules = OFFICIAL_RULES.get(sample.api)
     if rules is None:
         return None
-    match = _CALL.search(official_string(calls)) if calls else None
+    try:
+        match = find_call(official_string(calls)) if calls else None
+    except (ValueError, RecursionError, MemoryError) as exc:  # e.g. an int past Python's str-conversion limit
+        return False, f"NO_API_CALL ({str(exc)[:60]})"
     if match is None:
         return False, "NO_API_CALL"
-    name, params = match.group(1), {}
-    for m in _PARAM.finditer(match.group(2)):
-        key = m.group(1) or m.group(3) or m.group(5)
-        params[key] = m.group(2) if m.group(1) else m.group(4) if m.group(3) else m.group(6)
+    name, params = match[0], dict(find_params(match[1]))
     if name != sample.api:
         return False, "API_NAME_MISMATCH"
     if set(params) - set(rules):
@@ -295,27 +386,35 @@ def _acc(correct: int, total: int) -> dict[str, Any]:
     return {"correct": correct, "total": total, "accuracy": round(100 * correct / total, 2) if total else None}
 
 
-def score(samples: list[Sample], outputs: dict[str, str]) -> dict[str, Any]:
-    """Score raw outputs (missing ids count as wrong). Returns the report dict (JSON-ready)."""
+def score(
+    samples: list[Sample], outputs: dict[str, Any], block: str = "first", level: int = 1, limited: bool = False
+) -> dict[str, Any]:
+    """Score raw outputs; every sample is counted once under one status of :mod:`replies` (all but ``parsed`` are
+    wrong). Returns the report dict (JSON-ready)."""
     per_item, per_api = [], defaultdict(Counter)
     seen: set[str] = set()
     totals = Counter()
+    statuses = Counter()
     for sample in samples:
-        parsed = parse_response(outputs.get(sample.id, ""), block="first")
-        ok, reason = structural(parsed.calls, sample.answer)
-        official = official_rules(parsed.calls, sample)
+        reply = replies.read_reply(outputs, sample.id, block)
+        statuses[reply.status] += 1
+        ok, reason = structural(reply.calls, sample.answer) if reply.calls is not None else (False, reply.reason)
+        official = official_rules(reply.calls, sample)
         first = sample.dedup_key not in seen
         seen.add(sample.dedup_key)
-        totals.update({"n": 1, "ok": ok, "distinct": first, "distinct_ok": ok and first,
-                       "missing": sample.id not in outputs, "unparsed": parsed.calls is None})  # fmt: skip
+        totals.update({"n": 1, "ok": ok, "distinct": first, "distinct_ok": ok and first})
         if official is not None:
             totals.update({"off_n": 1, "off_ok": official[0], "off_struct_ok": ok})
         per_api[sample.api].update({"n": 1, "structural": ok, "official_rules": bool(official and official[0])})
-        per_item.append({"id": sample.id, "api": sample.api, "structural": ok, "reason": reason or parsed.error,
-                         "official_rules": None if official is None else official[0]})  # fmt: skip
+        per_item.append({"id": sample.id, "api": sample.api, "status": reply.status, "structural": ok,
+                         "reason": reason, "official_rules": None if official is None else official[0]})  # fmt: skip
     included = sorted(OFFICIAL_RULES)
+    scope = f"first {len(samples)} samples (--limit)" if limited else f"all {len(samples)}"
     return {
-        "benchmark": "API-Bank level-1 (Call)",
+        "benchmark": LEVEL_LABELS[level],
+        "level": level,
+        "block": block,
+        "scope": scope,
         "structural_all": {**_acc(totals["ok"], totals["n"]), "scorer": "structural (ours)"},
         "structural_distinct": {**_acc(totals["distinct_ok"], totals["distinct"]), "scorer": "structural (ours), "
                                 "first of each exact duplicate"},  # fmt: skip
@@ -323,12 +422,11 @@ def score(samples: list[Sample], outputs: dict[str, str]) -> dict[str, Any]:
                                   " stateless offline APIs only", "apis": included,
                                   "structural_on_same_subset": _acc(totals["off_struct_ok"], totals["off_n"])},
         "excluded_from_official_rules": EXCLUDED_REASONS,
-        "missing_outputs": totals["missing"],
-        "unparsable_outputs": totals["unparsed"],
+        "reply_status": {status: statuses[status] for status in replies.STATUSES},
         "per_api": {api: {"n": c["n"], "structural": c["structural"],
                           "official_rules": c["official_rules"] if api in OFFICIAL_RULES else None}
                     for api, c in sorted(per_api.items())},
-        "paper_figure3": FIGURE3,
+        "paper_figure3": FIGURE3 if level == 1 else None,
         "items": per_item,
     }  # fmt: skip
 
@@ -339,33 +437,45 @@ def echo_outputs(samples: list[Sample]) -> dict[str, str]:
 
 
 def print_table(report: dict[str, Any], model: str) -> None:
-    rows = [("structural, all 399", report["structural_all"]), ("structural, distinct", report["structural_distinct"]),
+    rows = [(f"structural, {report['scope']}", report["structural_all"]),
+            ("structural, distinct", report["structural_distinct"]),
             ("official rules, stateless subset", report["official_rules_subset"]),
             ("structural on that subset", report["official_rules_subset"]["structural_on_same_subset"])]  # fmt: skip
-    print(f"API-Bank level-1 (Call) — {model}")
+    print(f"{report['benchmark']} — {model} — {report['scope']}, block {report['block']}")
     for label, acc in rows:
         print(f"  {label:<36} {acc['correct']:>4}/{acc['total']:<4} {acc['accuracy']}")
-    print(f"  missing outputs {report['missing_outputs']}, unparsable {report['unparsable_outputs']}")
-    print("  paper Figure 3: " + ", ".join(f"{k} {v}" for k, v in FIGURE3.items()))
+    print("  replies: " + ", ".join(f"{k} {v}" for k, v in report["reply_status"].items()))
+    if report["paper_figure3"]:
+        print("  paper Figure 3 (level-1, all 399): " + ", ".join(f"{k} {v}" for k, v in FIGURE3.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="level-1-api.json (official) or apibank_l1.json (Hammer)")
     parser.add_argument("--dialogues", help="official dialogue folder (default: level-1-given-desc beside --data)")
-    openai_generate.add_benchmark_flags(parser, limit_help="only the first N samples (smoke runs)")
+    parser.add_argument("--level", choices=["auto", "1", "2"], default="auto",
+                        help="API-Bank level of --data: auto (detected: level-2 has ToolSearcher) or the level it "
+                        "must be (a mismatch is an error); the paper reports level-1 only (default auto)")  # fmt: skip
+    openai_generate.add_benchmark_flags(parser, limit_help="only the first N samples (smoke runs; labelled so)")
     args = parser.parse_args(argv)
     try:
         samples = load(args.data, args.dialogues)
     except (OSError, ValueError, KeyError) as exc:
         parser.error(f"cannot load API-Bank data: {exc}")
+    level = detect_level(samples, args.data)
+    if args.level != "auto" and int(args.level) != level:
+        parser.error(f"--level {args.level} but {args.data} holds level-{level} data")
     samples = samples[: args.limit] if args.limit else samples
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    outputs, model = openai_generate.benchmark_outputs(
-        args, lambda: [(s.id, messages_for(s, args.prompt)) for s in samples], lambda: echo_outputs(samples)
-    )
-    report = score(samples, outputs)
+    try:
+        outputs, model = openai_generate.benchmark_outputs(
+            args, lambda: [(s.id, messages_for(s, args.prompt)) for s in samples], lambda: echo_outputs(samples)
+        )
+    except openai_generate.IncompleteGeneration as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    report = score(samples, outputs, args.block, level, limited=bool(args.limit))
     report.update({"model": model, "data": str(args.data), "prompt": args.prompt})
     (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print_table(report, model)

@@ -18,16 +18,23 @@ read it with :func:`tool_n1.parsing.parse_response` and the block policy ``--blo
 reward; default with ``train``) or ``first`` (the original handler; default with ``original``). The pairing that
 reproduces the paper's evaluation is ``--prompt original --block first --system replace``.
 
+Execution (multi-turn and memory categories): ``decode_execute`` lets through only functions of the entry's own API
+classes while the entry is being generated (:meth:`ToolN1Handler.inference` records them per thread) and of any
+BFCL API class at evaluation time, and importing this module installs :mod:`bfcl_executor_guard`, which re-checks
+every string against the entry's classes just before bfcl-eval's executor would ``eval`` it.
+
 Importing this module imports ``bfcl_eval``: set ``BFCL_PROJECT_ROOT`` first (``run_bfcl.py`` does).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import bfcl_decode
+import bfcl_executor_guard
 from bfcl_eval.model_handler.local_inference.base_oss_handler import OSSHandler
 from overrides import override
 
@@ -39,6 +46,9 @@ DATA_MODES = ("improved", "faithful")
 BLOCKS = ("last", "first")
 SYSTEM_POLICIES = ("replace", "keep")
 DEFAULT_BLOCK = {"train": "last", "original": "first"}
+
+bfcl_executor_guard.install()
+_entry_context = threading.local()  # generation runs one entry per worker thread at a time
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,14 @@ class ToolN1Handler(OSSHandler):
     options = HandlerOptions()
 
     @override
+    def inference(self, test_entry: dict, include_input_log: bool, exclude_state_log: bool):
+        _entry_context.allowed = bfcl_executor_guard.allowed_methods(test_entry.get("involved_classes") or ())
+        try:
+            return super().inference(test_entry, include_input_log, exclude_state_log)
+        finally:
+            _entry_context.allowed = None
+
+    @override
     def _pre_query_processing_prompting(self, test_entry: dict) -> dict:
         return {"message": [], "function": test_entry["function"]}  # no BFCL system prompt: ours is in the prompt
 
@@ -129,7 +147,10 @@ class ToolN1Handler(OSSHandler):
 
     @override
     def decode_execute(self, result, has_tool_call_tag):
-        return bfcl_decode.decode_execute(result, self.options.block)
+        allowed = getattr(_entry_context, "allowed", None)
+        if allowed is None:  # evaluation: the guard re-checks each string against the entry's own classes
+            allowed = bfcl_executor_guard.all_methods()
+        return bfcl_decode.decode_execute(result, self.options.block, allowed)
 
 
 def handler_class(options: HandlerOptions) -> type[ToolN1Handler]:

@@ -8,6 +8,11 @@ call list) and the exact-match rate (same multiset of calls as the ground truth)
 table and ``<output>/report.json``. Generation goes through any OpenAI-compatible endpoint (``vllm serve`` on a GPU
 host, ``eval/serve_hf.py`` on a CPU) with greedy decoding, the chat endpoint and the parquet's own chat messages,
 so the model sees exactly the training prompt. Raw outputs are kept in ``<output>/raw.jsonl`` (a rerun resumes).
+
+Replies are read by the reward itself, so the block policy is training's (``--mode faithful``: the last
+``<tool_call>`` block; ``improved``: every block outside ``<think>``). Ground truths must be JSON call lists (the
+data pipeline's format): a parquet whose ground truths cannot be read that way is refused, and a partly unreadable
+one is scored with a warning and the count in the report (``unparsable_ground_truths``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 import openai_generate
 
+from tool_n1.parsing import load_json, well_formed
 from tool_n1.reward import MODES, VARIANTS, compute_score
 
 METRICS = {"score": "reward", "format_ok": "format", "call_parsed": "parsed", "calls_match": "exact match"}
@@ -44,6 +50,24 @@ def load_rows(path: Path, limit: int | None) -> list[dict[str, Any]]:
 def row_id(row: dict[str, Any], position: int) -> str:
     info = row.get("extra_info") or {}
     return f"{info.get('split', 'row')}-{info.get('index', position)}"
+
+
+def ground_truth_readable(ground_truth: Any) -> bool:
+    """Whether a row's ground truth is a JSON call list (or a JSON string holding one), as the reward reads it."""
+    value, error = load_json(ground_truth) if isinstance(ground_truth, str) else (ground_truth, "")
+    if not error and isinstance(value, str):
+        value, error = load_json(value)
+    return not error and isinstance(value, list) and well_formed(value)
+
+
+def check_ground_truths(rows: list[dict[str, Any]]) -> int:
+    """Count rows whose ground truth cannot be read; refuse (``SystemExit``) when none can."""
+    bad = sum(not ground_truth_readable((row.get("reward_model") or {}).get("ground_truth")) for row in rows)
+    if rows and bad == len(rows):
+        raise SystemExit(f"error: none of the {len(rows)} ground truths is a JSON call list (another format?)")
+    if bad:
+        print(f"warning: {bad} of {len(rows)} ground truths are not JSON call lists; those rows score 0", flush=True)
+    return bad
 
 
 def score_outputs(rows: list[dict[str, Any]], outputs: dict[str, str], **reward_kwargs: Any) -> dict[str, Any]:
@@ -87,6 +111,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = load_rows(args.data, args.limit)
+    unreadable_truths = check_ground_truths(rows)
     args.output.mkdir(parents=True, exist_ok=True)
     if args.predictions:
         outputs = openai_generate.read_outputs(args.predictions)
@@ -95,6 +120,8 @@ def main() -> None:
         items = [(row_id(row, i), list(row["prompt"])) for i, row in enumerate(rows)]
         outputs = openai_generate.generate(items, config, args.output / "raw.jsonl")
     report = score_outputs(rows, outputs, mode=args.mode, variant=args.variant)
+    if "all" in report:
+        report["all"]["unparsable_ground_truths"] = unreadable_truths
     (args.output / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
 

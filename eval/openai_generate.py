@@ -54,22 +54,51 @@ class GenerationError(RuntimeError):
     """A request that failed after all retries (the message never contains the API key)."""
 
 
-def read_outputs(path: str | Path) -> dict[str, str]:
-    """``{id: output}`` from a raw-output JSON-lines file (later lines win; a torn last line is ignored)."""
-    outputs: dict[str, str] = {}
+class IncompleteGeneration(RuntimeError):
+    """Generation left items without an output (server unreachable, refused, …): the run has no score."""
+
+
+def read_outputs(path: str | Path, *, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """``{id: output}`` from a raw-output JSON-lines file (later lines win).
+
+    A torn last line (no newline at the end: a write cut off by a kill) is ignored; any other line that is not an
+    ``{id, output}`` object is skipped and counted under ``counts["unreadable_lines"]`` (with ``counts``) so its item
+    scores as missing. ``output`` is kept as stored, also when it is not text (the scorers count that apart).
+    """
+    outputs: dict[str, Any] = {}
     path = Path(path)
     if not path.exists():
         return outputs
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                outputs[str(record["id"])] = record["output"]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: not an {{id, output}} JSON line ({exc})") from None
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    torn = lines.pop() if lines else b""  # after the final newline: b"" unless the last line is torn
+    unreadable = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.decode("utf-8"))
+            outputs[str(record["id"])] = record["output"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            unreadable += 1
+    if counts is not None:
+        counts["unreadable_lines"] = counts.get("unreadable_lines", 0) + unreadable
+        counts["torn_last_line"] = int(bool(torn.strip()))
+    if unreadable:
+        print(f"{path}: {unreadable} unreadable line(s) skipped (their items count as missing)", flush=True)
     return outputs
+
+
+def drop_torn_tail(path: str | Path) -> None:
+    """Cut a torn last line (no final newline) off ``path`` so that appending starts on a fresh line."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if data.endswith(b"\n"):
+            return
+        handle.truncate(data.rfind(b"\n") + 1)
 
 
 def _request_body(config: GenerationConfig, messages: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -138,6 +167,7 @@ def generate(
         raise ValueError("item ids must be unique")
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
+    drop_torn_tail(output_path)
     done = read_outputs(output_path)
     todo = [(item_id, messages) for item_id, messages in items if item_id not in done]
     lock = threading.Lock()
@@ -187,6 +217,10 @@ def add_benchmark_flags(parser: Any, *, limit_help: str) -> None:
     parser.add_argument("--predictions", help="score this raw-output JSONL ({id, output} lines) instead of generating")
     parser.add_argument("--echo", action="store_true", help="score ground-truth replies (ceiling; no server)")
     parser.add_argument("--limit", type=int, help=limit_help)
+    parser.add_argument("--block", choices=["first", "last", "all"], default="first",
+                        help="which <tool_call> block of a reply is scored (tool_n1.parsing.parse_response): first "
+                        "(default: the original Tool-N1 evaluation code read the first block), last (the training "
+                        "reward), all (every block outside <think>)")  # fmt: skip
     add_cli_flags(parser)
 
 
@@ -203,7 +237,15 @@ def benchmark_outputs(
     if args.predictions:
         return read_outputs(args.predictions), f"predictions {args.predictions}"
     config = config_from_args(args)
-    return generate(items(), config, Path(args.output) / "raw.jsonl"), args.model
+    wanted = list(items())
+    outputs = generate(wanted, config, Path(args.output) / "raw.jsonl")
+    missing = [item_id for item_id, _ in wanted if item_id not in outputs]
+    if missing:
+        raise IncompleteGeneration(
+            f"{len(missing)} of {len(wanted)} item(s) have no output from {config.base_url} (server unreachable or "
+            f"refusing; see the errors above); no score is written. Rerun the same command to resume."
+        )
+    return outputs, args.model
 
 
 def config_from_args(args: Any) -> GenerationConfig:

@@ -41,7 +41,9 @@ def test_loader_counts_and_quirks(rows):
 
 def test_echo_scores_100_except_known_unsatisfiable(rows):
     report = acebench.score(rows, acebench.echo_outputs(rows))
-    assert report["failed_ids"] == sorted(acebench.KNOWN_UNSATISFIABLE) == ["normal_single_turn_parallel_function_42"]
+    assert (
+        sorted(report["failed"]) == sorted(acebench.KNOWN_UNSATISFIABLE) == ["normal_single_turn_parallel_function_42"]
+    )
     assert report["atom"] == 100.0 and report["single_turn"] == 99.5 and report["overall_mean_of_groups"] == 99.75
 
 
@@ -122,5 +124,6 @@ def test_end_to_end_against_stub(data_dir, rows, tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["per_category"]["normal_atom_list"]["correct"] == 10
     assert report["per_category"]["normal_single_turn_parallel_function"]["correct"] == 10
-    assert report["missing_outputs"] == 0 and report["data_version"].startswith("current")
+    assert report["reply_status"]["missing"] == 0 and report["data_version"].startswith("current")
+    assert report["scope"] == "first 10 rows of each category (--limit)"
     assert parse_response(echo[picked[0].id], block="first").calls is not None

@@ -130,7 +130,8 @@ def test_end_to_end_against_stub(official, tmp_path):
         sent = stub.state.requests[0].body
     assert code == 0 and sent["messages"][0]["role"] == "system" and "<tools>" in sent["messages"][0]["content"]
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["structural_all"]["correct"] == 20 and report["missing_outputs"] == 0
+    assert report["structural_all"]["correct"] == 20 and report["reply_status"]["missing"] == 0
+    assert report["scope"] == "first 20 samples (--limit)" and report["level"] == 1
     raw = [json.loads(line) for line in (tmp_path / "raw.jsonl").read_text().splitlines()]
     assert sorted(r["id"] for r in raw) == sorted(s.id for s in samples)
     # offline rescoring of the saved outputs gives the same numbers

@@ -50,7 +50,7 @@ def test_decoders_never_raise_anything_but_decode_error(tmp_path):
         for decode in (bfcl_decode.decode_ast, bfcl_decode.decode_execute):
             for block in ("first", "last"):
                 try:
-                    decode(reply, block)
+                    decode(reply, block) if decode is bfcl_decode.decode_ast else decode(reply, block, {"add"})
                 except bfcl_decode.DecodeError:
                     pass
         with pytest.raises(bfcl_decode.DecodeError):
@@ -60,21 +60,25 @@ def test_decoders_never_raise_anything_but_decode_error(tmp_path):
 def test_execute_strings_are_safe_in_bfcl_executor(tmp_path, monkeypatch):
     bfcl_root()
     import bfcl_decode
+    import bfcl_executor_guard
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_utils import execute_multi_turn_func_call
+
+    allowed = bfcl_executor_guard.allowed_methods(["MathAPI"])
 
     monkeypatch.chdir(tmp_path)
     sentinel = tmp_path / "sentinel"
     executed = []
     for reply in adversarial(str(sentinel)):
         try:
-            strings = bfcl_decode.decode_execute(reply)
+            strings = bfcl_decode.decode_execute(reply, "first", allowed)
         except bfcl_decode.DecodeError:
             continue
         executed += strings
         execute_multi_turn_func_call(strings, {}, ["MathAPI"], "tool-n1_adversarial", "multi_turn_base_0")
     assert not sentinel.exists() and not (tmp_path / "x").exists()
     assert "add(a=\"__import__('os').system" in "".join(executed)  # a value is data, written with repr
-    assert bfcl_decode.decode_execute(_tc('[{"name": "add", "arguments": {"a": 1, "b": 2}}]')) == ["add(a=1, b=2)"]
+    add = _tc('[{"name": "add", "arguments": {"a": 1, "b": 2}}]')
+    assert bfcl_decode.decode_execute(add, "first", allowed) == ["add(a=1, b=2)"]
     legit, _ = execute_multi_turn_func_call(["add(a=1, b=2)"], {}, ["MathAPI"], "tool-n1_adv", "multi_turn_base_1")
     assert "3" in legit[0]
 

@@ -141,3 +141,18 @@ def test_block_policy_and_no_call():
     assert bfcl_decode.decode_ast("<think>x</think><tool_call>[]</tool_call>") == []
     with pytest.raises(bfcl_decode.DecodeError):
         bfcl_decode.decode_ast("I cannot help with that.")
+
+
+def test_handler_block_policy_per_prompt():
+    """BFCL's defaults: the original prompt reads the first block (paper-faithful), the training prompt the last
+    (consistent with the training reward); the handler decodes with the block its options name."""
+    bfcl_root()
+    import bfcl_handler as h
+
+    assert h.HandlerOptions(prompt="original").block == "first"
+    assert h.HandlerOptions().block == "last"
+    two = '<tool_call>[{"name": "a", "arguments": {}}]</tool_call><tool_call>[{"name": "b", "arguments": {}}]'
+    two += "</tool_call>"
+    for options, expected in ((h.HandlerOptions(prompt="original"), "a"), (h.HandlerOptions(), "b")):
+        handler = h.handler_class(options).__new__(h.handler_class(options))
+        assert handler.decode_ast(two, "python", False) == [{expected: {}}]

@@ -1,7 +1,15 @@
 """Reading a model response: ``<think>`` / ``<tool_call>`` blocks and the tool-call JSON inside them.
 
-The same functions serve the training reward (:mod:`tool_n1.reward`, last block) and the evaluators (first block,
-as the original BFCL handler), so a response is read the same way in training and evaluation.
+One function picks the tool-call block(s) of a response, :func:`select_calls`, with an explicit block policy:
+
+* ``"last"``: the last ``<tool_call>`` block (the original training reward);
+* ``"first"``: the first block (the original BFCL evaluation handler);
+* ``"all"``: every block outside ``<think>``, calls concatenated (Qwen's native one-call-per-block output; the reward's
+  ``native_blocks`` option); more than :data:`MAX_BLOCKS` blocks is an error.
+
+The training reward (:mod:`tool_n1.reward`) and every evaluator (BFCL, API-Bank, ACEBench, held-out) read responses
+through it (the evaluators via :func:`parse_response`), so the same policy reads a response the same way in training
+and evaluation; each caller's default policy is documented where it is set.
 
 >>> parse_response('<think>easy</think><tool_call>[{"name": "f", "arguments": {"x": 1}}]</tool_call>').calls
 [{'name': 'f', 'arguments': {'x': 1}}]
@@ -20,6 +28,9 @@ LLAMA_ASSISTANT_MARKER = "<|start_header_id|>assistant<|end_header_id|>"
 END_MARKERS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>")
 
 BlockPolicy = Literal["first", "last", "all"]
+BLOCK_POLICIES = ("first", "last", "all")
+#: Under ``"all"``, a response with more ``<tool_call>`` blocks than this is degenerate (an error, not decoded).
+MAX_BLOCKS = 256
 
 
 def cut_at_last_marker(text: str, marker: str = QWEN_ASSISTANT_MARKER) -> str:
@@ -102,6 +113,46 @@ def well_formed(calls: Any) -> bool:
     return all(isinstance(item, dict) and "name" in item and "arguments" in item for item in calls)
 
 
+def _calls_outside_think(text: str, spans: list[tuple[int, int]]) -> tuple[Any, str]:
+    think_spans = find_blocks(text, "think")
+    calls: list[Any] = []
+    t = 0
+    for start, end in spans:
+        while t < len(think_spans) and think_spans[t][1] <= start:
+            t += 1
+        if t < len(think_spans) and think_spans[t][0] <= start:
+            continue  # a call the model only considered inside its reasoning
+        value, error = decode_tool_calls(text[start:end])
+        if error:
+            return None, error
+        if not isinstance(value, list):
+            return value, ""
+        calls.extend(value)
+    return calls, ""
+
+
+def select_calls(text: str, block: BlockPolicy) -> tuple[Any, str, int]:
+    """The decoded tool-call value of ``text`` under the block policy: ``(value, error, blocks seen)``.
+
+    ``value`` is what :func:`decode_tool_calls` gave (``None`` with ``error`` when the chosen block is not JSON or
+    there is no block; otherwise any JSON value, which :func:`well_formed` judges). Under ``"all"`` a block holding a
+    non-list value ends the walk with that value, and ``blocks seen`` stops counting at ``MAX_BLOCKS + 1``.
+    """
+    if block not in BLOCK_POLICIES:
+        raise ValueError(f"unknown block policy {block!r}; valid: {', '.join(BLOCK_POLICIES)}")
+    spans = find_blocks(text, "tool_call", limit=MAX_BLOCKS + 1 if block == "all" else None)
+    if not spans:
+        return None, "no <tool_call> block", 0
+    if block == "all":
+        if len(spans) > MAX_BLOCKS:
+            return None, f"more than {MAX_BLOCKS} <tool_call> blocks", len(spans)
+        value, error = _calls_outside_think(text, spans)
+        return value, error, len(spans)
+    start, end = spans[0] if block == "first" else spans[-1]
+    value, error = decode_tool_calls(text[start:end])
+    return value, error, len(spans)
+
+
 @dataclass
 class ParsedResponse:
     """What a response says: its reasoning, its calls (``None`` when there is no usable block) and why not."""
@@ -120,23 +171,15 @@ def parse_response(
 ) -> ParsedResponse:
     """Read ``<think>`` and ``<tool_call>`` blocks of ``text`` (cut at the last ``marker`` first).
 
-    ``block`` picks the tool-call block: ``"last"`` (the training reward), ``"first"`` (the original BFCL handler) or
-    ``"all"`` (Qwen's native format, one call per block; the blocks' calls are concatenated).
-    ``calls`` is a well-formed call list or ``None`` with ``error`` saying why.
+    ``block`` is the block policy of :func:`select_calls`. ``calls`` is a well-formed call list or ``None`` with
+    ``error`` saying why.
     """
     text = cut_at_last_marker(text, marker)
     think_spans = find_blocks(text, "think")
     think = text[think_spans[0][0] : think_spans[0][1]] if think_spans else None
-    spans = find_blocks(text, "tool_call")
-    if not spans:
-        return ParsedResponse(text, think, None, "no <tool_call> block", 0)
-    chosen = spans if block == "all" else [spans[0] if block == "first" else spans[-1]]
-    calls: list[dict[str, Any]] = []
-    for start, end in chosen:
-        value, error = decode_tool_calls(text[start:end])
-        if error:
-            return ParsedResponse(text, think, None, error, len(spans))
-        if not well_formed(value) or isinstance(value, str):
-            return ParsedResponse(text, think, None, "tool call is not a list of {name, arguments}", len(spans))
-        calls.extend(value)
-    return ParsedResponse(text, think, calls, "", len(spans))
+    value, error, num_blocks = select_calls(text, block)
+    if error:
+        return ParsedResponse(text, think, None, error, num_blocks)
+    if not well_formed(value) or isinstance(value, str):
+        return ParsedResponse(text, think, None, "tool call is not a list of {name, arguments}", num_blocks)
+    return ParsedResponse(text, think, value, "", num_blocks)

@@ -44,11 +44,12 @@ from typing import Any
 from tool_n1.parsing import (
     END_MARKERS,
     LLAMA_ASSISTANT_MARKER,
+    MAX_BLOCKS,
     QWEN_ASSISTANT_MARKER,
     cut_at_last_marker,
-    decode_tool_calls,
     find_blocks,
     load_json,
+    select_calls,
     well_formed,
 )
 
@@ -93,9 +94,8 @@ class RewardOptions:
 MODES = {"faithful": RewardOptions(), "improved": RewardOptions(*(True for _ in fields(RewardOptions)))}
 
 
-#: With ``native_blocks`` / ``strict_format``, a response with more ``<tool_call>`` blocks than this is degenerate
-#: (score 0) instead of being decoded block by block.
-MAX_BLOCKS = 256
+#: ``MAX_BLOCKS`` (from :mod:`tool_n1.parsing`): with ``native_blocks`` / ``strict_format``, a response with more
+#: ``<tool_call>`` blocks than this is degenerate (score 0) instead of being decoded block by block.
 
 
 class _OriginalCrash(Exception):
@@ -214,24 +214,6 @@ def _strict_format_ok(text: str, marker: str) -> bool:
     return not rest[pos:].strip()
 
 
-def _native_calls(text: str, spans: list[tuple[int, int]]) -> tuple[Any, str]:
-    think_spans = find_blocks(text, "think")
-    calls: list[Any] = []
-    t = 0
-    for start, end in spans:
-        while t < len(think_spans) and think_spans[t][1] <= start:
-            t += 1
-        if t < len(think_spans) and think_spans[t][0] <= start:
-            continue  # a call the model only considered inside its reasoning
-        value, error = decode_tool_calls(text[start:end])
-        if error:
-            return None, error
-        if not isinstance(value, list):
-            return value, ""
-        calls.extend(value)
-    return calls, ""
-
-
 # --------------------------------------------------------------------------- scoring
 
 
@@ -263,21 +245,13 @@ def score_response(
     else:
         truth = _Truth(ground_truth, opts)
 
-    spans = find_blocks(text, "tool_call", limit=MAX_BLOCKS + 1 if opts.native_blocks else None)
-    if not spans:
+    # the block policy: the last block as the original reward, or every block outside <think> (native_blocks)
+    result, error, num_blocks = select_calls(text, "all" if opts.native_blocks else "last")
+    if not num_blocks:
         if variant == "llama" or opts.text_as_no_call:
             result, error = [], ""
-        else:
-            result, error = None, "no <tool_call> block"
-    elif opts.native_blocks and len(spans) > MAX_BLOCKS:
-        result, error = None, f"more than {MAX_BLOCKS} <tool_call> blocks"
-    elif opts.native_blocks:
-        result, error = _native_calls(text, spans)
-    else:
-        start, end = spans[-1]
-        result, error = decode_tool_calls(text[start:end])
-        if variant == "llama" and error.startswith("JSON string"):
-            return _result(0, think, False, 0, error + " (the original LLaMA reward raised)")
+    elif variant == "llama" and not opts.native_blocks and error.startswith("JSON string"):
+        return _result(0, think, False, 0, error + " (the original LLaMA reward raised)")
 
     if result is None:
         parsed = False
@@ -294,7 +268,7 @@ def score_response(
     except _OriginalCrash as exc:
         return _result(0, think, parsed, 0, str(exc))
 
-    if variant == "llama" and not spans:
+    if variant == "llama" and not num_blocks:
         score = level == 2  # the original skips the think check when there is no block at all
     elif variant == "binary" or variant == "llama":
         score = think and level == 2
