@@ -19,10 +19,13 @@ Three pieces, each on verl's own extension point:
 
 Config (``verl/config/ablation/multiturn.yaml``)::
 
+    data.custom_cls.path=pkg://tool_n1_multiturn.agent_loop  data.custom_cls.name=BfclMultiTurnDataset
     actor_rollout_ref.rollout.multi_turn.enable=true
     actor_rollout_ref.rollout.multi_turn.format=tool_n1
     actor_rollout_ref.rollout.agent.default_agent_loop=bfcl_tool_agent
-    actor_rollout_ref.rollout.agent.agent_loop_config_path=<verl/config/multiturn/agent_loops.yaml>
+
+verl imports the dataset class in every agent-loop worker; importing this module registers the agent loop and the
+parser there (verl's other hook, ``agent.agent_loop_config_path``, needs a file path that every node resolves).
 
 The tools' schemas are listed in the Tool-N1 system prompt of each row (as in the single-turn recipe), so by default
 the chat template gets no ``tools=`` (``template_tools=False``); ``template_tools=True`` passes them to the template
@@ -40,6 +43,7 @@ from verl.experimental.agent_loop.tool_agent_loop import AgentState, ToolAgentLo
 from verl.experimental.agent_loop.tool_parser import FunctionCall, ToolParser
 from verl.tools.base_tool import BaseTool
 from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
+from verl.utils.dataset.rl_dataset import RLHFDataset
 from verl.utils.ray_utils import get_event_loop
 
 from tool_n1.parsing import parse_response
@@ -57,6 +61,11 @@ PARSER_NAME = "tool_n1"
 #: ``extra_info`` key of the entry's environment spec (a JSON string), and ``extra_fields`` key of the record
 SPEC_KEY = "bfcl"
 RECORD_KEY = "bfcl_trajectory"
+
+
+class BfclMultiTurnDataset(RLHFDataset):
+    """verl's ``RLHFDataset`` unchanged; naming it as ``data.custom_cls`` loads this module in every verl process
+    that builds datasets or runs agent loops, which registers :class:`BfclAgentLoop` and :class:`ToolN1ToolParser`."""
 
 
 @ToolParser.register(PARSER_NAME)

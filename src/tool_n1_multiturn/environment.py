@@ -27,6 +27,8 @@ import copy
 import importlib
 import inspect
 import json
+import os
+import tempfile
 from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
@@ -53,6 +55,8 @@ class EntryError(ValueError):
 
 
 def _bfcl():
+    # bfcl-eval creates result/score folders under BFCL_PROJECT_ROOT at import (default: beside its installed code)
+    os.environ.setdefault("BFCL_PROJECT_ROOT", os.path.join(tempfile.gettempdir(), "tool_n1_bfcl"))
     from bfcl_eval.constants import executable_backend_config as backend
     from bfcl_eval.constants.eval_config import MULTI_TURN_FUNC_DOC_PATH
 
