@@ -14,7 +14,8 @@ on the seed and the id set) and the first ``round(train_fraction · n)`` go to t
   ``reward_model.ground_truth`` = the per-turn calls ``[[{"name", "arguments"}, ...], ...]`` (BFCL's positional
   arguments named from the method signature); ``extra_info.bfcl`` = JSON of the environment spec (initial config,
   involved classes, later user turns, ground-truth call strings) that the agent loop builds the environment from;
-* ``split.json`` — seed, categories, and the ids of each half (evaluate only on ``heldout_ids``).
+* ``split.json`` — seed, categories, and the ids of each half (evaluate only on ``heldout_ids``);
+* ``heldout_ids.txt`` — the held-out ids as one comma list, for ``eval/run_bfcl.py generate --ids "$(cat …)"``.
 
 Rows that cannot be converted (an unknown class, a ground-truth call that does not parse) are skipped and counted
 with the reason; the summary is printed and stored in ``split.json``.
@@ -57,17 +58,13 @@ def seeded_split(ids: list[str], seed: int, train_fraction: float) -> tuple[list
     return sorted(order[:cut]), sorted(order[cut:])
 
 
-def entry_row(entry: dict[str, Any], answer: list[list[str]], category: str, split: str, index: int) -> dict:
+def entry_row(
+    entry: dict[str, Any], answer: list[list[str]], category: str, split: str, index: int, tool_list: str = "classes"
+) -> dict:
     """One verl row; raises ``ValueError`` (with the reason) for an entry that cannot be converted."""
     from tool_n1_multiturn.environment import class_methods, function_docs, openai_tool_schema, parse_call_string
 
     classes = list(entry["involved_classes"])
-    tools = [
-        openai_tool_schema(doc)["function"]
-        for name in classes
-        for doc in function_docs(name)
-        if doc["name"] in class_methods(name)
-    ]
     turns = entry["question"]
     if len(turns) != len(answer):
         raise ValueError(f"{len(turns)} user turns but {len(answer)} ground-truth turns")
@@ -78,6 +75,13 @@ def entry_row(entry: dict[str, Any], answer: list[list[str]], category: str, spl
             name, arguments = parse_call_string(text, classes)
             calls.append({"name": name, "arguments": arguments})
         truth.append(calls)
+    used = {call["name"] for turn in truth for call in turn}
+    tools = [
+        openai_tool_schema(doc)["function"]
+        for name in classes
+        for doc in function_docs(name)
+        if doc["name"] in class_methods(name) and (tool_list == "classes" or doc["name"] in used)
+    ]
     spec = {
         "id": entry["id"],
         "initial_config": entry.get("initial_config", {}),
@@ -112,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed of the split [0]")
     parser.add_argument("--train-fraction", type=float, default=0.5, help="share of each category for training [0.5]")
     parser.add_argument("--limit", type=int, default=None, help="keep only the first N rows of each half (smoke runs)")
+    parser.add_argument(
+        "--tool-list",
+        choices=("classes", "ground_truth"),
+        default="classes",
+        help="functions listed in the system prompt: all of the entry's classes (as BFCL) or only those its ground "
+        "truth calls (short prompts for CPU smoke runs; the environment still offers every class function) [classes]",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return parser
 
@@ -123,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("--train-fraction must be between 0 and 1")
         return 2
     out = args.output_dir
-    targets = [out / "train.parquet", out / "test.parquet", out / "split.json"]
+    targets = [out / "train.parquet", out / "test.parquet", out / "split.json", out / "heldout_ids.txt"]
     if not args.overwrite and any(p.exists() for p in targets):
         log.error("%s already holds a split; pass --overwrite to replace it", out)
         return 2
@@ -143,15 +154,18 @@ def main(argv: list[str] | None = None) -> int:
         for split, chosen in (("train", train), ("test", heldout)):
             for entry_id in chosen:
                 try:
-                    row = entry_row(entries[entry_id], answers[entry_id], category, split, len(rows[split]))
+                    row = entry_row(
+                        entries[entry_id], answers[entry_id], category, split, len(rows[split]), args.tool_list
+                    )
                 except (KeyError, ValueError, SyntaxError) as exc:
                     skipped[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
                     log.warning("skipped %s: %s", entry_id, exc)
                     continue
                 rows[split].append(row)
                 ids["train" if split == "train" else "heldout"].append(entry_id)
-    if args.limit is not None:
+    if args.limit is not None:  # the ids stay in step with the rows
         rows = {split: r[: args.limit] for split, r in rows.items()}
+        ids = {half: i[: args.limit] for half, i in ids.items()}
     out.mkdir(parents=True, exist_ok=True)
     for split, path in (("train", targets[0]), ("test", targets[1])):
         tmp = path.with_suffix(".parquet.tmp")
@@ -161,12 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "train_fraction": args.train_fraction,
         "categories": args.categories,
+        "tool_list": args.tool_list,
         "train_ids": ids["train"],
         "heldout_ids": ids["heldout"],
         "rows": {split: len(r) for split, r in rows.items()},
         "skipped": dict(skipped),
     }
     targets[2].write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    targets[3].write_text(",".join(ids["heldout"]) + "\n", encoding="utf-8")
     log.info(
         "train %d rows, held-out %d rows, skipped %d -> %s",
         len(rows["train"]),

@@ -99,4 +99,9 @@ def test_every_base_entry_converts_and_the_split_is_written(tmp_path):
     summary = json.loads((tmp_path / "split.json").read_text())
     assert summary["rows"] == {"train": 100, "test": 100} and summary["skipped"] == {}
     assert set(summary["train_ids"]).isdisjoint(summary["heldout_ids"])
+    assert (tmp_path / "heldout_ids.txt").read_text().strip().split(",") == summary["heldout_ids"]
     assert split_mod.main(["--output-dir", str(tmp_path)]) == 2  # a second writer is refused
+    short = tmp_path / "short"
+    assert split_mod.main(["--output-dir", str(short), "--tool-list", "ground_truth", "--limit", "3"]) == 0
+    summary = json.loads((short / "split.json").read_text())
+    assert summary["rows"] == {"train": 3, "test": 3} and len(summary["heldout_ids"]) == 3
