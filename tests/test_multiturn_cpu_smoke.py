@@ -1,0 +1,155 @@
+"""``bash verl/train_qwen.sh --cpu +ablation=multiturn``: 2 GRPO steps of the real ``main_ppo`` with executed tools.
+
+Four BFCL ``multi_turn_base`` entries of the seeded train half (prompts listing only the ground truth's functions,
+``--tool-list ground_truth``, to keep a CPU run short) and a tiny Qwen2 fit for a few seconds to open each entry
+with its first ground-truth call, so that rollouts call tools from the first step. The run goes through vLLM's CPU
+build, verl's tool agent loop with our BFCL environment, the multi-turn reward and FSDP updates. Asserted from verl's
+console metrics: the actor's gradient norm is non-zero at both steps, and the validation rollouts executed calls
+that changed the environment's state (the agent loop's record, scored by the reward as ``calls_executed`` and
+``state_changed``). About 10-20 min on 2 cores; hard timeout 1800 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.rl_env, pytest.mark.slow]
+pytest.importorskip("bfcl_eval", reason="bfcl-eval's multi-turn classes (installed --no-deps in the RL env)")
+pytest.importorskip("vllm", reason="vLLM's CPU build (the rl-vllm environment)")
+if "--cpu" not in (REPO / "verl" / "train_qwen.sh").read_text():
+    pytest.skip("train_qwen.sh has no --cpu profile", allow_module_level=True)
+
+TIMEOUT_S = 1800
+FIT_STEPS = 60
+
+
+def first_call_reply(row: dict) -> str:
+    truth = json.loads(row["reward_model"]["ground_truth"])
+    return "<think>go</think><tool_call>" + json.dumps(truth[0][:1]) + "</tool_call>"
+
+
+def fit_opening_policy(data_dir: Path, model_dir: Path, steps: int = FIT_STEPS, seed: int = 0) -> float:
+    """A tiny Qwen2 (head_dim 32, vLLM's CPU minimum) that opens each entry with its first ground-truth call."""
+    import pyarrow.parquet as pq
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from tests.tiny_model import build_tiny_tokenizer
+
+    rows = pq.read_table(str(data_dir / "train.parquet")).to_pylist()
+    rows += pq.read_table(str(data_dir / "test.parquet")).to_pylist()
+    rendered = ["".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in r["prompt"]) for r in rows]
+    replies = [first_call_reply(r) for r in rows]
+    tokenizer = build_tiny_tokenizer(model_dir, vocab_size=3000, corpus=[*rendered, *(replies * 8)])
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=16384,
+        tie_word_embeddings=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    examples = []
+    for row, reply in zip(rows, replies, strict=True):
+        prompt = list(
+            tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, return_dict=True)["input_ids"]
+        )
+        target = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        examples.append((prompt, target))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    generator = random.Random(seed)
+    model.train()
+    loss = torch.tensor(0.0)
+    for _ in range(steps):
+        prompt, target = generator.choice(examples)
+        labels = torch.tensor([[-100] * len(prompt) + target])
+        loss = model(input_ids=torch.tensor([prompt + target]), labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(str(model_dir))
+    return float(loss.detach())
+
+
+def metrics_of(log: str) -> dict[int, dict[str, float]]:
+    """verl's console lines ``step:N - key:value - ...`` → {N: {key: value}} (numbers only)."""
+    steps: dict[int, dict[str, float]] = {}
+    for line in log.splitlines():
+        at = line.find("step:")
+        if at < 0 or " - " not in line[at:]:
+            continue
+        values = {}
+        for part in line[at:].split(" - "):
+            key, _, value = part.strip().partition(":")
+            match = re.fullmatch(r"(?:np\.float\d+\()?(-?[\d.]+(?:e-?\d+)?)\)?", value.strip())
+            if match:
+                values[key] = float(match.group(1))
+        if "step" in values:
+            steps.setdefault(int(values["step"]), {}).update(values)
+    return steps
+
+
+def test_two_grpo_steps_with_executed_tools(tmp_path):
+    python = sys.executable
+    env = {**os.environ, "BFCL_PROJECT_ROOT": str(tmp_path / "bfcl"), "PYTHONPATH": str(REPO / "src")}
+    data_dir = tmp_path / "data"
+    split = subprocess.run(
+        [python, str(REPO / "data_process" / "bfcl_multiturn_split.py"), "--output-dir", str(data_dir),
+         "--limit", "4", "--tool-list", "ground_truth"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert split.returncode == 0, split.stderr[-3000:]
+    final_loss = fit_opening_policy(data_dir, tmp_path / "model")
+    assert final_loss < 2.0, final_loss
+    run_env = {
+        **env,
+        "PYTHON": python,
+        "MODEL_PATH": str(tmp_path / "model"),
+        "DATA_DIR": str(data_dir),
+        "OUTPUT_DIR": str(tmp_path / "run"),
+        "CKPT_DIR": str(tmp_path / "ckpt"),
+        "RAY_DEDUP_LOGS": "0",
+    }
+    run_env.pop("RAY_ADDRESS", None)
+    overrides = [
+        "+ablation=multiturn",
+        # CPU sizes: short prompts (ground-truth functions only), a short trajectory, 3 replies at most
+        "data.max_prompt_length=2048",
+        "data.max_response_length=512",
+        "actor_rollout_ref.rollout.max_model_len=4096",
+        "actor_rollout_ref.rollout.multi_turn.max_assistant_turns=3",
+        "trainer.save_freq=-1",
+    ]
+    command = ["timeout", "-k", "30", str(TIMEOUT_S), "bash", str(REPO / "verl" / "train_qwen.sh"), "--cpu"]
+    run = subprocess.run([*command, *overrides], capture_output=True, text=True, env=run_env, timeout=TIMEOUT_S + 120)
+    log = run.stdout + run.stderr
+    (tmp_path / "train_qwen.log").write_text(log)
+    assert run.returncode == 0, log[-6000:]
+    steps = metrics_of(log)
+    assert {1, 2} <= set(steps), sorted(steps)
+    for step in (1, 2):
+        assert steps[step]["actor/grad_norm"] > 0.0, steps[step]
+    validation = steps[2]
+    executed = [v for k, v in validation.items() if k.startswith("val-aux/bfcl_multi_turn/calls_executed/mean")]
+    changed = [v for k, v in validation.items() if k.startswith("val-aux/bfcl_multi_turn/state_changed/mean")]
+    assert executed and max(executed) > 0.0, validation
+    assert changed and max(changed) > 0.0, validation
