@@ -1,12 +1,14 @@
 """``bash verl/train_qwen.sh --cpu +ablation=multiturn``: 2 GRPO steps of the real ``main_ppo`` with executed tools.
 
-Four BFCL ``multi_turn_base`` entries of the seeded train half (prompts listing only the ground truth's functions,
-``--tool-list ground_truth``, to keep a CPU run short) and a tiny Qwen2 fit for a few seconds to open each entry
-with its first ground-truth call, so that rollouts call tools from the first step. The run goes through vLLM's CPU
-build, verl's tool agent loop with our BFCL environment, the multi-turn reward and FSDP updates. Asserted from verl's
-console metrics: the actor's gradient norm is non-zero at both steps, and the validation rollouts executed calls
-that changed the environment's state (the agent loop's record, scored by the reward as ``calls_executed`` and
-``state_changed``). About 10-20 min on 2 cores; hard timeout 1800 s.
+Data: the seeded BFCL ``multi_turn_base`` split (prompts listing only the ground truth's functions,
+``--tool-list ground_truth``, to keep a CPU run short), narrowed to the entries whose first user turn is
+``add_to_watchlist(stock='ZETA')`` (4 in the train half, 2 held out). A tiny Qwen2 is fit for a few seconds to open
+with that call or with the same call for NVDA (a coin flip at the stock name), and to close the turn with a short
+answer after the tool result. Both calls execute and change the trading environment; only ZETA makes the first turn
+right, so a GRPO group's rewards differ. The run goes through vLLM's CPU build, verl's tool agent loop with our BFCL
+environment, the multi-turn reward and FSDP updates. Asserted from verl's console metrics: the actor's gradient norm
+is non-zero at both steps, and the validation rollouts executed calls that changed the environment's state (the agent
+loop's record, reported by the reward as ``calls_executed`` and ``state_changed``). Hard timeout 1800 s.
 """
 
 from __future__ import annotations
@@ -30,16 +32,30 @@ if "--cpu" not in (REPO / "verl" / "train_qwen.sh").read_text():
     pytest.skip("train_qwen.sh has no --cpu profile", allow_module_level=True)
 
 TIMEOUT_S = 1800
-FIT_STEPS = 60
+FIT_STEPS = 120
+FIRST_TURN = [{"name": "add_to_watchlist", "arguments": {"stock": "ZETA"}}]
+RIGHT = "<think>go</think><tool_call>" + json.dumps(FIRST_TURN) + "</tool_call>"
+WRONG = RIGHT.replace("ZETA", "NVDA")
+DONE = "<think>done</think>Added."
 
 
-def first_call_reply(row: dict) -> str:
-    truth = json.loads(row["reward_model"]["ground_truth"])
-    return "<think>go</think><tool_call>" + json.dumps(truth[0][:1]) + "</tool_call>"
+def narrow_split(full: Path, out: Path) -> dict[str, int]:
+    """The split's rows whose first ground-truth turn is :data:`FIRST_TURN`, as train/test parquet in ``out``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True)
+    counts = {}
+    for name in ("train.parquet", "test.parquet"):
+        rows = pq.read_table(str(full / name)).to_pylist()
+        rows = [r for r in rows if json.loads(r["reward_model"]["ground_truth"])[0] == FIRST_TURN]
+        pq.write_table(pa.Table.from_pylist(rows), out / name)
+        counts[name] = len(rows)
+    return counts
 
 
 def fit_opening_policy(data_dir: Path, model_dir: Path, steps: int = FIT_STEPS, seed: int = 0) -> float:
-    """A tiny Qwen2 (head_dim 32, vLLM's CPU minimum) that opens each entry with its first ground-truth call."""
+    """A tiny Qwen2 (head_dim 32, vLLM's CPU minimum): RIGHT or WRONG first, DONE after the tool result."""
     import pyarrow.parquet as pq
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -49,8 +65,7 @@ def fit_opening_policy(data_dir: Path, model_dir: Path, steps: int = FIT_STEPS, 
     rows = pq.read_table(str(data_dir / "train.parquet")).to_pylist()
     rows += pq.read_table(str(data_dir / "test.parquet")).to_pylist()
     rendered = ["".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in r["prompt"]) for r in rows]
-    replies = [first_call_reply(r) for r in rows]
-    tokenizer = build_tiny_tokenizer(model_dir, vocab_size=3000, corpus=[*rendered, *(replies * 8)])
+    tokenizer = build_tiny_tokenizer(model_dir, vocab_size=3000, corpus=[*rendered, *([RIGHT, WRONG, DONE] * 8)])
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=128,
@@ -66,21 +81,27 @@ def fit_opening_policy(data_dir: Path, model_dir: Path, steps: int = FIT_STEPS, 
     )
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
+
+    def ids(messages):
+        return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"])
+
+    def target(text):
+        return tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
     examples = []
-    for row, reply in zip(rows, replies, strict=True):
-        prompt = list(
-            tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, return_dict=True)["input_ids"]
-        )
-        target = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        examples.append((prompt, target))
+    for row in rows:
+        messages = list(row["prompt"])
+        examples += [(ids(messages), target(RIGHT)), (ids(messages), target(WRONG))]
+        after = [*messages, {"role": "assistant", "content": RIGHT}, {"role": "tool", "content": '{"symbols": []}'}]
+        examples.append((ids(after), target(DONE)))
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
     generator = random.Random(seed)
     model.train()
     loss = torch.tensor(0.0)
     for _ in range(steps):
-        prompt, target = generator.choice(examples)
-        labels = torch.tensor([[-100] * len(prompt) + target])
-        loss = model(input_ids=torch.tensor([prompt + target]), labels=labels).loss
+        prompt, answer = generator.choice(examples)
+        labels = torch.tensor([[-100] * len(prompt) + answer])
+        loss = model(input_ids=torch.tensor([prompt + answer]), labels=labels).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -111,15 +132,16 @@ def metrics_of(log: str) -> dict[int, dict[str, float]]:
 def test_two_grpo_steps_with_executed_tools(tmp_path):
     python = sys.executable
     env = {**os.environ, "BFCL_PROJECT_ROOT": str(tmp_path / "bfcl"), "PYTHONPATH": str(REPO / "src")}
-    data_dir = tmp_path / "data"
     split = subprocess.run(
-        [python, str(REPO / "data_process" / "bfcl_multiturn_split.py"), "--output-dir", str(data_dir),
-         "--limit", "4", "--tool-list", "ground_truth"],
+        [python, str(REPO / "data_process" / "bfcl_multiturn_split.py"), "--output-dir", str(tmp_path / "split"),
+         "--tool-list", "ground_truth"],
         capture_output=True, text=True, timeout=600, env=env,
     )  # fmt: skip
     assert split.returncode == 0, split.stderr[-3000:]
+    data_dir = tmp_path / "data"
+    assert narrow_split(tmp_path / "split", data_dir) == {"train.parquet": 4, "test.parquet": 2}
     final_loss = fit_opening_policy(data_dir, tmp_path / "model")
-    assert final_loss < 2.0, final_loss
+    assert final_loss < 1.0, final_loss
     run_env = {
         **env,
         "PYTHON": python,
