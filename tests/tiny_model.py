@@ -14,6 +14,7 @@ The tokenizer mimics Qwen2.5-Instruct where it matters: ChatML special tokens (`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 CHATML_TEMPLATE = (
@@ -33,10 +34,11 @@ _CORPUS = [
 ]
 
 
-def build_tiny_tokenizer(path: str | Path | None = None, vocab_size: int = 400):
+def build_tiny_tokenizer(path: str | Path | None = None, vocab_size: int = 400, corpus: Iterable[str] = ()):
     """A byte-level BPE tokenizer with a ChatML template, as ``transformers.PreTrainedTokenizerFast``.
 
-    Saved to ``path`` when given (``AutoTokenizer.from_pretrained(path)`` then loads it).
+    ``corpus``: more training text for the BPE merges (e.g. the prompts and answers a test fits a model on, so they
+    take few tokens). Saved to ``path`` when given (``AutoTokenizer.from_pretrained(path)`` then loads it).
     """
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -50,7 +52,7 @@ def build_tiny_tokenizer(path: str | Path | None = None, vocab_size: int = 400):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    backend.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    backend.train_from_iterator([*(_CORPUS * 4), *corpus], trainer=trainer)
     backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in PLAIN_ADDED_TOKENS])
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,

@@ -2,6 +2,7 @@
 # Tool-N1 GRPO training on verl 0.9.1 (the paper's recipe: config/tool_n1_grpo.yaml).
 #
 #   cd verl && bash train_qwen.sh                                   # Tool-N1-7B, one node x 8 GPUs
+#   MODEL_PATH=/models/tiny bash verl/train_qwen.sh --cpu           # the same trainer on a CPU (2 GRPO steps)
 #   bash verl/train_qwen.sh +ablation=qwen2.5_14b                   # any ablation in config/ablation/
 #   bash verl/train_qwen.sh --dry-run [overrides...]                # print the resolved config; no GPU needed
 #   bash verl/train_qwen.sh --help
@@ -16,12 +17,18 @@ CONFIG_DIR="$HERE/config"
 
 usage() {
     cat <<EOF
-Usage: bash verl/train_qwen.sh [--dry-run | --cfg job|hydra|all [--resolve]] [--help] [HYDRA_OVERRIDES...]
+Usage: bash verl/train_qwen.sh [--cpu] [--dry-run | --cfg job|hydra|all [--resolve]] [--help] [HYDRA_OVERRIDES...]
 
 Runs \`python -m verl.trainer.main_ppo --config-path $CONFIG_DIR --config-name tool_n1_grpo ...\` of the
 INSTALLED verl (0.9.1), from OUTPUT_DIR so that this repository's verl/ folder can never shadow it.
 
 Options:
+  --cpu            the CPU profile: the same recipe plus config/device/cpu.yaml (+device=cpu) on a machine without
+                   accelerators, with vLLM's CPU build (environment: bash scripts/setup.sh rl-vllm) and the verl
+                   platform of the tool_n1_verl_cpu package. Smoke-test sizes: 2 GRPO steps, batch 4, 2 rollouts,
+                   128 response tokens, validation and a checkpoint at step 2. Needs MODEL_PATH (a tiny or small
+                   model; vLLM's CPU attention needs head_dim >= 32). Exports VERL_PLATFORM=cpu,
+                   VERL_USE_EXTERNAL_MODULES=tool_n1_verl_cpu, VLLM_CPU_KVCACHE_SPACE [1] (GiB), OMP_NUM_THREADS [1].
   --dry-run        print the fully resolved config (Hydra --cfg job --resolve) and exit; runs nothing, no GPU
   --cfg ... ,--resolve, --info ...   passed through to Hydra unchanged
   -h, --help       this text
@@ -29,7 +36,8 @@ Options:
 $(cd "$CONFIG_DIR/ablation" && for f in *.yaml; do printf '                     %s\n' "${f%.yaml}"; done)
 
 Environment variables (default in brackets):
-  PYTHON           python of the RL environment [$REPO/.venv/rl/bin/python if present, else python3]
+  PYTHON           python of the RL environment [$REPO/.venv/rl/bin/python if present, else python3;
+                   with --cpu $REPO/.venv/rl-vllm/bin/python]
   MODEL_PATH       HF model folder or hub id [unset: the config's Qwen/Qwen2.5-7B-Instruct, or the ablation's]
   DATA_DIR         folder with train.parquet / test.parquet (data_process/to_verl_parquet.py) [$REPO/data/verl]
   TRAIN_FILE       training parquet(s) [unset: \$DATA_DIR/train.parquet, or the ablation's subset]
@@ -39,33 +47,38 @@ Environment variables (default in brackets):
   OUTPUT_DIR       working directory of the run: Hydra logs, Ray driver output [$REPO/outputs/verl/<PROJECT>]
   CKPT_DIR         trainer.default_local_dir [unset: \$REPO/checkpoints/<project>/<experiment>]
   NNODES           trainer.nnodes [1]
-  N_GPUS_PER_NODE  trainer.n_gpus_per_node [8]
-  ROLLOUT_TP       vLLM tensor-parallel size, actor_rollout_ref.rollout.tensor_model_parallel_size [2]
+  N_GPUS_PER_NODE  trainer.n_gpus_per_node [8; --cpu: 1]
+  ROLLOUT_TP       vLLM tensor-parallel size, actor_rollout_ref.rollout.tensor_model_parallel_size [2; --cpu: 1]
   LOGGER           trainer.logger, a Hydra list [["console"]]; e.g. '["console","wandb"]' (needs WANDB_API_KEY
                    or WANDB_MODE=offline)
-  SKIP_PREFLIGHT   1: do not check for CUDA and vllm before starting [0]
+  SKIP_PREFLIGHT   1: skip verl/preflight.py (run before Ray starts: CUDA, vllm, flash_attn for the GPU recipe;
+                   vLLM's CPU build and the cpu platform for --cpu; with RAY_ADDRESS or NNODES>1, that every
+                   Ray node runs \$PYTHON) [0]
   RAY_ADDRESS      an existing Ray cluster to join (multi-node); unset: Ray starts a local one, or joins the cluster
                    that \`ray start\` already runs on this machine
 
-Multi-node (Ray; all nodes see the same paths, e.g. a shared filesystem):
-  head:     ray start --head --port=6379 --dashboard-host=0.0.0.0
-  workers:  ray start --address=<head-ip>:6379
+Multi-node (Ray; all nodes see the same paths, e.g. a shared filesystem). Start Ray with the environment's OWN ray
+(verl's workers run on the Python of the \`ray start\` that launched their node; the preflight checks it):
+  head:     .venv/rl/bin/ray start --head --port=6379 --dashboard-host=0.0.0.0
+  workers:  .venv/rl/bin/ray start --address=<head-ip>:6379
   head:     NNODES=4 N_GPUS_PER_NODE=8 bash verl/train_qwen.sh          # the paper used 4 x 8 H100 80GB
   or submit it as a Ray job from any machine:
             ray job submit --address=http://<head-ip>:8265 --no-wait \\
                 --runtime-env-json='{"env_vars": {"NNODES": "4", "MODEL_PATH": "/shared/Qwen2.5-7B-Instruct"}}' \\
                 -- bash $REPO/verl/train_qwen.sh
 
-Needs GPUs and vLLM: verl 0.9.1 has no HF rollout (vllm, sglang, trtllm only). --dry-run and
-verl/validate_config.py run on any machine.
+The GPU recipe needs CUDA, vLLM and flash-attn (bash scripts/setup.sh rl --gpu); --cpu needs the rl-vllm
+environment. --dry-run and verl/validate_config.py run on any machine.
 EOF
 }
 
 hydra_mode=()
 overrides=()
+profile=gpu
 while [[ $# -gt 0 ]]; do
     case "$1" in
         -h | --help) usage; exit 0 ;;
+        --cpu) profile=cpu; shift ;;
         --dry-run) hydra_mode=(--cfg job --resolve); shift ;;
         --cfg | --info | -c | -i) hydra_mode+=("$1" "$2"); shift 2 ;;
         --resolve) hydra_mode+=("$1"); shift ;;
@@ -74,7 +87,9 @@ while [[ $# -gt 0 ]]; do
 done
 
 if [[ -z "${PYTHON:-}" ]]; then
-    if [[ -x "$REPO/.venv/rl/bin/python" ]]; then PYTHON="$REPO/.venv/rl/bin/python"; else PYTHON=python3; fi
+    venv_python="$REPO/.venv/rl/bin/python"
+    [[ $profile == cpu ]] && venv_python="$REPO/.venv/rl-vllm/bin/python"
+    if [[ -x "$venv_python" ]]; then PYTHON="$venv_python"; else PYTHON=python3; fi
 fi
 abspath() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
 
@@ -82,11 +97,29 @@ DATA_DIR=$(abspath "${DATA_DIR:-$REPO/data/verl}")
 PROJECT=${PROJECT:-tool_n1}
 OUTPUT_DIR=$(abspath "${OUTPUT_DIR:-$REPO/outputs/verl/$PROJECT}")
 NNODES=${NNODES:-1}
+if [[ $profile == cpu ]]; then
+    N_GPUS_PER_NODE=${N_GPUS_PER_NODE:-1}
+    ROLLOUT_TP=${ROLLOUT_TP:-1}
+    if [[ -z "${MODEL_PATH:-}" && ${#hydra_mode[@]} -eq 0 ]]; then
+        echo "train_qwen.sh --cpu: set MODEL_PATH to a tiny or small model folder (the recipe's 7B does not train" \
+            "on a CPU; vLLM's CPU attention needs head_dim >= 32)" >&2
+        exit 2
+    fi
+    # verl's platform hook: verl/__init__.py imports these modules in every process that imports verl
+    case ",${VERL_USE_EXTERNAL_MODULES:-}," in
+        *,tool_n1_verl_cpu,*) ;;
+        *) VERL_USE_EXTERNAL_MODULES="${VERL_USE_EXTERNAL_MODULES:+$VERL_USE_EXTERNAL_MODULES,}tool_n1_verl_cpu" ;;
+    esac
+    export VERL_USE_EXTERNAL_MODULES VERL_PLATFORM=cpu
+    export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+fi
 N_GPUS_PER_NODE=${N_GPUS_PER_NODE:-8}
 ROLLOUT_TP=${ROLLOUT_TP:-2}
 LOGGER=${LOGGER:-'["console"]'}
 
-args=(
+args=()
+[[ $profile == cpu ]] && args+=("+device=cpu")
+args+=(
     "tool_n1.data_dir=$DATA_DIR"
     "trainer.project_name=$PROJECT"
     "trainer.nnodes=$NNODES"
@@ -108,14 +141,16 @@ fi
 # Run outside the repository root: `python -m` puts the working directory first on sys.path, and although our
 # verl/ has no __init__.py (so the installed regular package wins), a neutral directory makes that independent of
 # how verl was installed (see verl/README.md, "Why verl/ has no __init__.py").
-# Preflight (skipped for --dry-run, with RAY_ADDRESS set -- the GPUs may be on other nodes -- or SKIP_PREFLIGHT=1):
-# on a machine without CUDA or vLLM main_ppo cannot run, and with few CPUs Ray may hang instead of failing.
-if [[ ${#hydra_mode[@]} -eq 0 && -z "${RAY_ADDRESS:-}" && "${SKIP_PREFLIGHT:-0}" != 1 ]]; then
-    if ! "$PYTHON" -c 'import importlib.util as u, sys, torch
-missing = [n for n, ok in (("a CUDA GPU", torch.cuda.is_available()), ("vllm", u.find_spec("vllm"))) if not ok]
-sys.exit("train_qwen.sh: cannot train here, missing " + " and ".join(missing) + " (verl 0.9.1 rolls out with vLLM"
-         " on GPUs only). Use --dry-run or verl/validate_config.py to check the config; SKIP_PREFLIGHT=1 to force."
-         if missing else 0)'; then
+# Preflight (skipped for --dry-run or SKIP_PREFLIGHT=1): verl/preflight.py composes the same config and fails, before
+# Ray starts, on what would otherwise fail inside a worker or hang: no CUDA / vllm / flash_attn for the GPU recipe,
+# no vLLM CPU build or cpu platform for --cpu, and (RAY_ADDRESS set or NNODES > 1) a Ray node whose Python is not
+# $PYTHON.
+if [[ ${#hydra_mode[@]} -eq 0 && "${SKIP_PREFLIGHT:-0}" != 1 ]]; then
+    preflight=("$PYTHON" "$HERE/preflight.py")
+    if [[ -z "${RAY_ADDRESS:-}" && "$NNODES" != 1 ]]; then preflight+=(--ray-address auto); fi
+    if ! (cd "${TMPDIR:-/tmp}" && "${preflight[@]}" "${args[@]}" "${overrides[@]}"); then
+        echo "train_qwen.sh: preflight failed (above); --dry-run / verl/validate_config.py check the config only," \
+            "SKIP_PREFLIGHT=1 skips this check" >&2
         exit 1
     fi
 fi

@@ -3,6 +3,7 @@
     .venv/rl/bin/python verl/validate_config.py tool_n1.data_dir=/abs/data/verl [HYDRA_OVERRIDES...]
     .venv/rl/bin/python verl/validate_config.py tool_n1.data_dir=/tmp/d +ablation=qwen2.5_14b
     .venv/rl/bin/python verl/validate_config.py --base verl <the original command's overrides>   # verl's ppo_trainer
+    .venv/rl-vllm/bin/python verl/validate_config.py --deps tool_n1.data_dir=/tmp/d +device=cpu   # CPU profile + deps
 
 It composes the config exactly as ``python -m verl.trainer.main_ppo --config-path verl/config --config-name
 tool_n1_grpo`` would, then runs the checks ``main_ppo`` and the trainer would only reach after Ray and the GPU
@@ -20,6 +21,9 @@ workers are up:
 5. Leftover mandatory values (``???``), e.g. a missing ``actor_rollout_ref.rollout.name``.
 
 6. Every interpolation resolves (``${tool_n1.data_dir}``, ``${oc.env:MODEL_PATH}`` in the SFT-then-RL ablation).
+
+7. With ``--deps``: this environment has what the composed profile needs (verl/preflight.py: CUDA, vllm and
+   flash_attn for the GPU recipe; vLLM's CPU build and the ``tool_n1_verl_cpu`` platform for ``+device=cpu``).
 
 Warnings (not errors unless ``--strict-paths``): data files or a local model folder that do not exist here.
 Prints one line per check and ``RESULT: VALID`` (exit 0) or ``RESULT: INVALID`` (exit 1).
@@ -144,7 +148,7 @@ def _path_warnings(cfg) -> list[str]:
 
 
 def validate(
-    overrides: list[str], base: str = "tool_n1", strict_paths: bool = False, config_dir=None
+    overrides: list[str], base: str = "tool_n1", strict_paths: bool = False, config_dir=None, deps: bool = False
 ) -> tuple[bool, list[str]]:
     """Run every check; return (valid, report lines). Never raises on a bad config."""
     from omegaconf import OmegaConf
@@ -188,6 +192,16 @@ def validate(
     for warning in warnings:
         (errors if strict_paths else lines).append(f"[6] {'ERROR' if strict_paths else 'WARNING'}: {warning}")
 
+    if deps:
+        from preflight import check_dependencies
+
+        try:
+            dep_ok, dep_errors = check_dependencies(cfg)
+        except Exception as exc:  # noqa: BLE001
+            dep_ok, dep_errors = [], [f"could not check: {_short(exc)}"]
+        lines += [f"[7] {line}" for line in dep_ok]
+        errors += [f"[7] MISSING: {line}" for line in dep_errors]
+
     valid = not errors
     report = sorted(lines + errors, key=lambda line: line[:3])  # by check number, stable
     return valid, report + [f"RESULT: {'VALID' if valid else 'INVALID'}"]
@@ -195,7 +209,10 @@ def validate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+        allow_abbrev=False,
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as given to train_qwen.sh / main_ppo")
     parser.add_argument(
@@ -206,8 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config-dir", default=str(CONFIG_DIR), help="folder holding tool_n1_grpo.yaml")
     parser.add_argument("--strict-paths", action="store_true", help="missing data files / model folder are errors")
+    parser.add_argument(
+        "--deps",
+        action="store_true",
+        help="also check that this environment can run the profile (CUDA, vllm, flash_attn; or the CPU build)",
+    )
     args = parser.parse_args(argv)
-    valid, lines = validate(args.overrides, base=args.base, strict_paths=args.strict_paths, config_dir=args.config_dir)
+    valid, lines = validate(
+        args.overrides, base=args.base, strict_paths=args.strict_paths, config_dir=args.config_dir, deps=args.deps
+    )
     print("\n".join(lines))
     return 0 if valid else 1
 
