@@ -57,11 +57,12 @@ try:
 except ImportError:  # a checkout without `pip install -e .`
     sys.path.insert(0, str(REPO / "src"))
 
+from tool_n1.distillation import load_samples  # noqa: E402
 from tool_n1.prompts import (  # noqa: E402
     DEFAULT_PREAMBLE,
     ROLE,
-    STEP_HEADER,
     distillation_system_prompt,
+    no_reason_system_prompt,
     training_system_prompt,
 )
 from tool_n1.reward import compute_score  # noqa: E402
@@ -69,18 +70,6 @@ from tool_n1.reward import compute_score  # noqa: E402
 #: Where the faithful system prompt starts (``lam_data_process.py``'s marker).
 EXPERT_MARKER = "You are an expert in composing functions"
 assert ROLE.startswith(EXPERT_MARKER)
-#: ``get_raw_sft_data.py`` splits the system prompt here and keeps what is before it.
-STEP_MARKER = "In each action step, you MUST"
-assert STEP_HEADER.startswith(STEP_MARKER)
-#: The no-think instruction of the original ``get_raw_sft_data.py``, verbatim (its typos included).
-NO_REASON_INSTRUCTION = (
-    "When you want to perform tool call, in each action step, providing a json object with function names and "
-    'arguments within <tool_call></tool_call> XML tags. i.e., <tool_call>[{"name": <function-name>, "arguments": '
-    '<args-json-object>}, {"name": <function-name2>, "arguments": <args-json-object2>}, ...]</tool_call>\n'
-    'A complete reply example is: <tool_call> [{"name": "email", "arguments": {"receiver": "Bob", "content": '
-    '"I will bug banana through walmart"}}, {"name": "walmart", "arguments": {"input": "banana"}}]</tool_call>. '
-    "Please make sure the type of the arguments is correct."
-)
 TOOL_CALL_END = "</tool_call>"
 THINK_END = "</think>"
 VARIANTS = ("reason", "noreason")
@@ -101,13 +90,6 @@ def faithful_system_prompt(system: str) -> str:
     """The distillation prompt from "You are an expert in composing functions" on (unchanged when absent)."""
     index = system.find(EXPERT_MARKER)
     return system if index == -1 else system[index:]
-
-
-def no_reason_system_prompt(system: str) -> str:
-    """Replace everything from "In each action step, you MUST" on with the no-think instruction (as the original)."""
-    if STEP_MARKER not in system:
-        return system
-    return system.split(STEP_MARKER, 1)[0] + NO_REASON_INSTRUCTION
 
 
 def strip_reasoning(output: str) -> str:
@@ -172,15 +154,13 @@ class TrainPrompts:
         self.dedupe = dedupe
         self.by_key: dict[str, dict[str, Any]] | None = None
         if records:
-            sys.path.insert(0, str(REPO / "data_process"))
-            from distill_samples import load_samples  # the distiller's own keys
-
             samples, _ = load_samples(records, source_ids or None, None)
             self.by_key = {s["key"]: s for s in samples}
 
     def __call__(self, line: dict[str, Any]) -> tuple[str | None, str]:
         """(system prompt, "") or (None, reason)."""
-        kind = (line.get("prompt") or {}).get("kind")
+        prompt = line.get("prompt")
+        kind = prompt.get("kind") if isinstance(prompt, dict) else None
         if self.by_key is None:
             if kind == "train" and not self.dedupe:
                 return line["system_prompt"], ""
@@ -191,11 +171,23 @@ class TrainPrompts:
         tools = sample["tools"]
         preamble = sample["raw_system"] if isinstance(sample.get("raw_system"), str) and sample["raw_system"] else None
         preamble = preamble or DEFAULT_PREAMBLE
-        # the line must be the record's sample: same query, same prompt as distill_samples.system_prompt built it
+        # the line must be the record's sample: same query, same prompt as tool_n1.distillation.system_prompt built it
         seen = training_system_prompt(tools, preamble) if kind == "train" else distillation_system_prompt(tools)
         if line["system_prompt"] != seen or line["query"] != sample["query"]:
             return None, "record_differs_from_line"
         return training_system_prompt(tools, preamble, dedupe=self.dedupe), ""
+
+
+#: The journal fields that end up in the SFT files (the key in the manifest).
+TEXT_FIELDS = ("key", "system_prompt", "query", "output")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def read_kept(path: str, args: argparse.Namespace) -> tuple[list[dict[str, Any]], Counter[str], int]:
@@ -203,15 +195,20 @@ def read_kept(path: str, args: argparse.Namespace) -> tuple[list[dict[str, Any]]
     excluded: Counter[str] = Counter()
     parsed: list[dict[str, Any]] = []
     n = 0
-    with open(path, encoding="utf-8") as handle:
-        for raw in handle:
+    with open(path, "rb") as handle:
+        for raw_bytes in handle:
             n += 1
+            try:
+                raw = raw_bytes.decode("utf-8")
+            except UnicodeDecodeError:
+                excluded["invalid_utf8"] += 1
+                continue
             if not raw.strip():
                 excluded["blank_line"] += 1
                 continue
             try:
                 line = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the interpreter allows
                 excluded["not_json"] += 1
                 continue
             if not isinstance(line, dict):
@@ -219,11 +216,15 @@ def read_kept(path: str, args: argparse.Namespace) -> tuple[list[dict[str, Any]]
                 continue
             status = line.get("status")
             if status != "kept":
-                excluded[f"status_{status}" if status in ("dropped", "failed") else "status_unknown"] += 1
+                known = isinstance(status, str) and status in ("dropped", "failed")
+                excluded[f"status_{status}" if known else "status_unknown"] += 1
                 continue
-            missing = [f for f in ("key", "system_prompt", "query", "output") if not isinstance(line.get(f), str)]
+            missing = [f for f in TEXT_FIELDS if not isinstance(line.get(f), str)]
             if missing:
                 excluded[f"missing_{missing[0]}"] += 1
+                continue
+            if any(not _encodable(line[f]) for f in TEXT_FIELDS):
+                excluded["lone_surrogate"] += 1  # a "\ud800" escape: valid JSON, but no UTF-8 file can hold it
                 continue
             parsed.append(line)
 
@@ -320,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         epilog="See the module docstring and LLaMA-Factory/README.md.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
     )
     p.add_argument(
         "--input", default=str(REPO / "data" / "distill.jsonl"), help="distillation JSONL (distill_data.py)"
@@ -370,10 +372,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def write_json(path: Path, value: Any, indent: int | None = 2) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=indent) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+class FileSet:
+    """Output files written as a set: each to a temporary name beside it, all renamed at the end by :meth:`commit`.
+
+    A run that stops earlier (an exception, a kill) leaves the previous set whole, never the 50 % file of one run
+    beside the 100 % file of another; :meth:`discard` removes the temporary files of a failed run.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Path, Path]] = []
+
+    def write_json(self, path: Path, value: Any, indent: int | None = 2) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.pending.append((tmp, path))
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(value, ensure_ascii=False, indent=indent) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def commit(self) -> None:
+        for tmp, path in self.pending:
+            os.replace(tmp, path)
+        self.pending = []
+
+    def discard(self) -> None:
+        for tmp, _ in self.pending:
+            tmp.unlink(missing_ok=True)
+        self.pending = []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -425,12 +450,59 @@ def main(argv: list[str] | None = None) -> int:
     order = shuffled_keys(list(rows["reason"]), args.seed)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    files = FileSet()
+    try:
+        subsets = write_subsets(files, out, args, order, rows, lengths, fractions, variants)
+        converted = len(rows["reason"])
+        summary = {
+            "input": str(args.input),
+            "input_sha256": hashlib.sha256(Path(args.input).read_bytes()).hexdigest(),
+            "output_dir": str(out),
+            "seed": args.seed,
+            "prompt": args.prompt,
+            "dedupe_tool_intro": args.dedupe,
+            "lines_read": n_lines,
+            "samples_converted": converted,
+            "lines_excluded": sum(excluded.values()),
+            "excluded_by_reason": dict(sorted(excluded.items())),
+            "target_checks": {v: dict(sorted(checks[v].items())) for v in variants},
+            "tokenizer": args.tokenizer,
+            "cutoff_len": args.cutoff_len,
+            "files": {name: {k: v for k, v in s.items() if k != "keys"} for name, s in subsets.items()},
+            "wall_s": round(time.monotonic() - started, 3),
+        }
+        assert converted + summary["lines_excluded"] == n_lines, "every input line is converted or counted"
+        files.write_json(out / MANIFEST, summary | {"subsets": subsets})
+        files.commit()
+    finally:
+        files.discard()
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    for name, info in summary["files"].items():
+        if info.get("tokens", {}).get("over_cutoff"):
+            over, rows_n = info["tokens"]["over_cutoff"], info["rows"]
+            print(f"warning: {name}: {over} of {rows_n} rows exceed cutoff_len={args.cutoff_len}", file=sys.stderr)
+    if not args.tokenizer:
+        print(f"note: pass --tokenizer to count rows longer than cutoff_len={args.cutoff_len}", file=sys.stderr)
+    return 0
+
+
+def write_subsets(
+    files: FileSet,
+    out: Path,
+    args: argparse.Namespace,
+    order: list[str],
+    rows: dict[str, dict[str, dict[str, str]]],
+    lengths: dict[str, dict[str, tuple[int, int]]],
+    fractions: list[float],
+    variants: tuple[str, ...],
+) -> dict[str, Any]:
+    """Write every subset file (and the merged dataset_info.json) into ``files``; returns the manifest's subsets."""
     subsets: dict[str, Any] = {}
     for fraction in fractions:
         keys = order[: subset_size(len(order), fraction)]
         for v in variants:
             name = subset_name(v, fraction)
-            write_json(out / f"{name}.json", [rows[v][k] for k in keys])
+            files.write_json(out / f"{name}.json", [rows[v][k] for k in keys])
             subsets[name] = {"rows": len(keys), "keys": keys}
             if v in lengths:
                 subsets[name]["tokens"] = length_report([lengths[v][k] for k in keys], args.cutoff_len)
@@ -441,36 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
     merged = info | dataset_info_entries(fractions, variants)
     if merged != info:
-        write_json(info_path, merged)
-
-    converted = len(rows["reason"])
-    summary = {
-        "input": str(args.input),
-        "input_sha256": hashlib.sha256(Path(args.input).read_bytes()).hexdigest(),
-        "output_dir": str(out),
-        "seed": args.seed,
-        "prompt": args.prompt,
-        "dedupe_tool_intro": args.dedupe,
-        "lines_read": n_lines,
-        "samples_converted": converted,
-        "lines_excluded": sum(excluded.values()),
-        "excluded_by_reason": dict(sorted(excluded.items())),
-        "target_checks": {v: dict(sorted(checks[v].items())) for v in variants},
-        "tokenizer": args.tokenizer,
-        "cutoff_len": args.cutoff_len,
-        "files": {name: {k: v for k, v in s.items() if k != "keys"} for name, s in subsets.items()},
-        "wall_s": round(time.monotonic() - started, 3),
-    }
-    assert converted + summary["lines_excluded"] == n_lines, "every input line is converted or counted"
-    write_json(out / MANIFEST, summary | {"subsets": subsets})
-    print(json.dumps(summary, indent=2, ensure_ascii=False))
-    for name, info in summary["files"].items():
-        if info.get("tokens", {}).get("over_cutoff"):
-            over, rows_n = info["tokens"]["over_cutoff"], info["rows"]
-            print(f"warning: {name}: {over} of {rows_n} rows exceed cutoff_len={args.cutoff_len}", file=sys.stderr)
-    if not args.tokenizer:
-        print(f"note: pass --tokenizer to count rows longer than cutoff_len={args.cutoff_len}", file=sys.stderr)
-    return 0
+        files.write_json(info_path, merged)
+    return subsets
 
 
 if __name__ == "__main__":

@@ -164,8 +164,10 @@ def run_stage(name: str, command: list[str], cwd: Path) -> dict:
     return {"stage": name, "seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss_mb": peak_mb}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description="Time the data pipeline on synthetic paper-scale raw data.")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Time the data pipeline on synthetic paper-scale raw data.", allow_abbrev=False
+    )
     parser.add_argument("--toolace", type=int, default=11300, help="number of synthetic ToolACE dialogs")
     parser.add_argument("--xlam", type=int, default=60000, help="number of synthetic xLAM rows")
     parser.add_argument("--mode", choices=("faithful", "improved"), default="improved", help="pipeline mode")
@@ -176,7 +178,7 @@ def main() -> int:
         "--workers", type=int, default=None, help="pass --workers N to both stages (default: their own, 2 on 2 CPUs)"
     )
     parser.add_argument("--no-progress", action="store_true", help="run the stages without progress bars")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as temporary:

@@ -1,10 +1,10 @@
-"""Throughput of data_process/distill_data.py against the local stand-in teacher (tests/openai_stub.py).
+"""Throughput of data_process/distill_data.py against the local stand-in teacher (tool_n1.openai_stub).
 
 The stand-in answers every request after a fixed latency (default 200 ms); the real CLI runs as a subprocess on
 N synthetic samples at concurrency C. Ideal wall time = N / C × latency; the target is ≤ 2× ideal. Loopback only.
 
-    /tmp/distillenv/bin/python bench/bench_distill.py            # 1,000 samples, concurrency 32, 200 ms
-    python bench/bench_distill.py --samples 200 --concurrency 8 --latency 0.1
+    .venv/rl/bin/python bench/bench_distill.py            # 1,000 samples, concurrency 32, 200 ms
+    .venv/rl/bin/python bench/bench_distill.py --samples 200 --concurrency 8 --latency 0.1
 """
 
 from __future__ import annotations
@@ -18,22 +18,21 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the stand-in lives with the tests; never put REPO itself on sys.path
+from tool_n1.openai_stub import Action, OpenAIStub
 
-from openai_stub import Action, OpenAIStub  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 TOOLS = [
     {"name": "get_weather", "description": "Weather of a city.", "parameters": {"type": "object", "properties": {}}}
 ]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--samples", type=int, default=1000, help="number of samples")
     parser.add_argument("--concurrency", type=int, default=32, help="--concurrency of the CLI")
     parser.add_argument("--latency", type=float, default=0.2, help="stand-in latency per request, seconds")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     answer = [{"name": "get_weather", "arguments": {"city": "Paris"}}]
     reply = Action.ok(f"<tool_call>{json.dumps(answer)}</tool_call>", reasoning="Weather in Paris: get_weather.")
@@ -44,9 +43,10 @@ def main() -> int:
                 conversations = [{"from": "human", "value": f"What is the weather in Paris? ({i})"}]
                 rec = {"id": "toolace_single_turn", "tools": TOOLS, "conversations": conversations, "answer": answer}
                 handle.write(json.dumps(rec) + "\n")
-        cmd = [sys.executable, str(REPO / "data_process" / "distill_data.py"), "--input", str(inp), "--output",
-               str(out), "--base-url", stub.base_url, "--model", "stub-r1", "--api-key-env", "BENCH_KEY",
-               "--concurrency", str(args.concurrency), "--timeout", "30", "--no-progress"]  # fmt: skip
+        script = REPO / "data_process" / "distill_data.py"
+        cmd = [sys.executable, str(script), "--input", str(inp), "--output", str(out), "--base-url", stub.base_url]
+        cmd += ["--model", "stub-r1", "--api-key-env", "BENCH_KEY", "--concurrency", str(args.concurrency)]
+        cmd += ["--timeout", "30", "--no-progress"]
         start = time.monotonic()
         proc = subprocess.run(cmd, env=dict(os.environ, BENCH_KEY="sk-bench"), capture_output=True, text=True)
         wall = time.monotonic() - start

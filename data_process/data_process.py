@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pipeline). Inputs: JSON list, JSON lines, parquet, a datasets save_to_disk folder, or a hub name "
         "'owner/name[:split]' (needs network).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
     )
     inputs = parser.add_argument_group("inputs (each flag may be repeated / take several paths)")
     inputs.add_argument(

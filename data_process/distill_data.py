@@ -7,7 +7,8 @@ single-turn samples for the SFT-vs-RL study), rewritten to be concurrent, resuma
   ``toolace_single_turn``, as the original) and ``--limit``; query = the first human turn, tools = the record's tools;
 * prompt: the original distillation system prompt, byte-exact (``--prompt distill``), or the RL training prompt
   (``--prompt train``); user message = the query only;
-* teacher: any OpenAI-compatible endpoint (DeepSeek API, ``vllm serve``, …) through the official ``openai`` client;
+* teacher: any OpenAI-compatible endpoint (DeepSeek API, ``vllm serve``, llama.cpp's server, …) through the
+  project's HTTP client (``tool_n1.openai_client``);
   a separate ``reasoning_content`` (DeepSeek-R1) is wrapped into ``<think>…</think>`` before the content;
 * filter: kept iff ``tool_n1.reward.compute_score`` (``--reward-variant``, faithful mode) on the output, cut at the
   first ``<|eot_id|>`` as the original did, against ``json.dumps(answer)`` is at least ``--min-score`` (1);
@@ -46,11 +47,13 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from distill_samples import load_samples, system_prompt
 from resumable_jsonl import JournalError, ResumableJsonl
-from teacher_client import FatalTeacherError, Teacher, TeacherConfig, base_url_host, scrub
+from teacher_client import Teacher, TeacherConfig
 from tqdm import tqdm
 
+from tool_n1.cli import ArgumentParser, looks_like_key, scrub
+from tool_n1.distillation import load_samples, system_prompt
+from tool_n1.openai_client import FatalServerError, ServerUnreachable, base_url_host
 from tool_n1.reward import VARIANTS, compute_score
 
 SCHEMA_VERSION = 1
@@ -58,7 +61,7 @@ EOT = "<|eot_id|>"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog="See the module docstring (and data_process/README.md) for the output format.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -101,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-retries", type=int, default=6, help="retries per sample after the first attempt")
     t.add_argument("--backoff-base", type=float, default=1.0, help="first retry delay ceiling, doubled per retry")
     t.add_argument("--backoff-max", type=float, default=60.0, help="largest retry delay ceiling (Retry-After wins)")
+    t.add_argument(
+        "--max-connection-failures",
+        type=int,
+        default=32,
+        metavar="N",
+        help="stop the run (exit 3, resumable) after N requests in a row got no answer (server down, wrong URL); "
+        "0 = never stop",
+    )
     s = p.add_argument_group("sampling (recorded in every output line; unset = the server's default)")
     s.add_argument("--temperature", type=float, default=None, help="sampling temperature")
     s.add_argument("--top-p", type=float, default=None, help="nucleus sampling top_p")
@@ -255,6 +266,14 @@ async def run(
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.api_key_env and looks_like_key(args.api_key_env):
+        print(
+            "error: --api-key-env takes the NAME of an environment variable holding the key, and its value looks "
+            "like a key itself; it is not echoed. Put the key in a variable, e.g. DEEPSEEK_API_KEY=... , and pass "
+            "--api-key-env DEEPSEEK_API_KEY",
+            file=sys.stderr,
+        )
+        return 2
     api_key = os.environ.get(args.api_key_env, "") if args.api_key_env else "EMPTY"
     secrets = (api_key,) if args.api_key_env else ()
     if not api_key:
@@ -263,8 +282,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.concurrency < 1 or args.max_retries < 0 or args.timeout <= 0:
-        print("error: --concurrency >= 1, --max-retries >= 0 and --timeout > 0 are required", file=sys.stderr)
+    if args.concurrency < 1 or args.max_retries < 0 or args.timeout <= 0 or args.max_connection_failures < 0:
+        print(
+            "error: --concurrency >= 1, --max-retries >= 0, --timeout > 0 and --max-connection-failures >= 0 are "
+            "required",
+            file=sys.stderr,
+        )
         return 2
     try:
         extra_body = json.loads(args.extra_body) if args.extra_body else None
@@ -298,9 +321,12 @@ def main(argv: list[str] | None = None) -> int:
         args.backoff_max,
         sampling,
         extra_body,
+        max_connection_failures=args.max_connection_failures,
+        concurrency=args.concurrency,
     )
 
-    journal = ResumableJsonl(args.output)
+    # every line is scrubbed whole: a reply may echo the key in its content, reasoning, model or usage
+    journal = ResumableJsonl(args.output, redact=lambda line: scrub(line, secrets))
     started = time.monotonic()
     try:
         existing = journal.open()
@@ -312,9 +338,16 @@ def main(argv: list[str] | None = None) -> int:
         if other_models - {args.model}:
             print(f"warning: {args.output} already holds lines from {sorted(map(str, other_models))}", file=sys.stderr)
         result = asyncio.run(run(args, todo, journal, config))
-    except (JournalError, FatalTeacherError) as exc:
+    except (JournalError, FatalServerError) as exc:
         print(f"error: {scrub(str(exc), secrets)}", file=sys.stderr)
         return 2
+    except ServerUnreachable as exc:
+        print(
+            f"error: {scrub(str(exc), secrets)}\nstopped; finished samples are saved, the unanswered ones are not "
+            "written: run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 3
     except KeyboardInterrupt:
         print("interrupted: finished samples are saved; run the same command again to resume", file=sys.stderr)
         return 130

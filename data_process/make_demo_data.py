@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 from pathlib import Path
 
 TOOLACE_PREAMBLE = (
@@ -191,8 +192,10 @@ def xlam_row(rng: random.Random, row_id: int, n_tools: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument(
         "--output-dir",
         type=Path,
@@ -211,7 +214,7 @@ def main() -> None:
         metavar="N",
         help=f"tools offered per dialog/row, 2 to {len(TOOLS)} (default 3); fewer = shorter prompts",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for prefix, seed, n_toolace, n_xlam in [
@@ -224,7 +227,8 @@ def main() -> None:
         (args.output_dir / f"{prefix}toolace.json").write_text(json.dumps(toolace, indent=1))
         (args.output_dir / f"{prefix}xlam.json").write_text(json.dumps(xlam, indent=1))
         print(f"{prefix or 'train '}: {n_toolace} ToolACE dialogs, {n_xlam} xLAM rows -> {args.output_dir}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Which unified records a verl parquet holds, for the data ablations (not an entry point; ``to_verl_parquet.py``).
 
-* ``--keys FILE [--keys-subset NAME]``: only the records whose distillation key (``distill_samples.SampleKeys``,
+* ``--keys FILE [--keys-subset NAME]``: only the records whose distillation key (``tool_n1.distillation.SampleKeys``,
   the key the SFT data uses) is listed, chosen before the split. FILE is a JSON list of keys or the SFT manifest
   ``tool_sft_manifest.json`` of ``LLaMA-Factory/data_process.py``, whose ``subsets`` hold the keys:
   ``tool_sft_reason_100`` (the whole distilled subset: paper Table 3 "RL 100 %") and ``rl_rest_50`` (the half not
@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from distill_samples import SampleKeys, sample_fields
+from tool_n1.distillation import SampleKeys, sample_fields
 
 
 class SelectionError(ValueError):

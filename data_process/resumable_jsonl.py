@@ -24,10 +24,29 @@ class JournalError(RuntimeError):
     """The output file is locked by another process or holds a line that is not one of our records."""
 
 
+def dump_line(record: dict[str, Any]) -> str:
+    """One JSON line, UTF-8 text as is; a string holding a lone surrogate (valid in JSON as ``"\\ud800"``, but no
+    UTF-8 file can hold it) makes the whole line ASCII-escaped instead, so it is stored and reads back the same."""
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(record, ensure_ascii=True, separators=(",", ":"))
+    return line + "\n"
+
+
 class ResumableJsonl:
-    def __init__(self, path: str | os.PathLike[str], key_field: str = "key") -> None:
+    """``redact(line) -> line`` is applied to every serialised line before it is written (e.g. removing a key)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        key_field: str = "key",
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.key_field = key_field
+        self.redact = redact
         self.truncated_bytes = 0
         self.duplicate_keys = 0
         self._fd: int | None = None
@@ -79,7 +98,9 @@ class ResumableJsonl:
     def append(self, records: Iterable[dict[str, Any]]) -> int:
         """Append complete lines and fsync; returns the number of records written."""
         assert self._fd is not None, "open() first"
-        lines = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records]
+        lines = [dump_line(r) for r in records]
+        if self.redact is not None:
+            lines = [self.redact(line) for line in lines]
         if not lines:
             return 0
         view = memoryview("".join(lines).encode("utf-8"))

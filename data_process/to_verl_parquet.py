@@ -1,6 +1,6 @@
 """Stage 2 of the data pipeline: unified JSONL -> verl ``train.parquet`` / ``test.parquet`` + ``parquet_report.json``.
 
-Command line (either entry point; the second is the seed's path, a thin wrapper around this module):
+Command line (either entry point; the second is the original project's path, a thin wrapper around this module):
 
     cd data_process && python to_verl_parquet.py --input ../data/unified/unified.jsonl --output-dir ../data/verl
     cd verl/examples/data_preprocess && python toolcall_preprocess.py \\
@@ -8,7 +8,7 @@ Command line (either entry point; the second is the seed's path, a thin wrapper 
 
 Seeded 90/10 split (``random.Random(seed).shuffle`` of the record positions: stable across runs and machines), one
 chat prompt per record (system = preamble + tool template, then the context turns), the parquet schema of the
-original (``original_behaviour.md`` §2.4). With ``--tokenizer`` (a local Hugging Face tokenizer folder) the prompts
+original. With ``--tokenizer`` (a local Hugging Face tokenizer folder) the prompts
 are measured in tokens with the tokenizer's chat template and those longer than ``--max-prompt-length`` are dropped
 (as verl's ``filter_overlong_prompts`` would). Records are read by byte offset, so memory stays flat.
 """
@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Unified JSONL (from data_process.py) -> verl train.parquet / test.parquet + "
         "parquet_report.json (stage 2 of the Tool-N1 data pipeline).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument(
         "--input",

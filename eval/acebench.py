@@ -49,6 +49,7 @@ from typing import Any
 import openai_generate
 import replies
 
+from tool_n1.cli import ArgumentParser
 from tool_n1.prompts import bfcl_system_prompt, format_response, training_system_prompt
 from tool_n1.schema import normalize_tool
 
@@ -62,9 +63,24 @@ KNOWN_UNSATISFIABLE = {
     "type check has no answer item to validate against and marks the value invalid (fails upstream too, when echoed)"
 }
 # ACEBench's schema-type → Python-type table (note "number" → int and "enum" → a non-type: both quirks are kept)
-PY_TYPES = {"string": str, "integer": int, "float": float, "boolean": bool, "array": list, "tuple": list,
-            "dict": dict, "any": str, "list": list, "object": dict, "objectArray": list, "list(string)": list,
-            "list(enum)": list, "int": int, "enum": enumerate, "number": int}  # fmt: skip
+PY_TYPES = {
+    "string": str,
+    "integer": int,
+    "float": float,
+    "boolean": bool,
+    "array": list,
+    "tuple": list,
+    "dict": dict,
+    "any": str,
+    "list": list,
+    "object": dict,
+    "objectArray": list,
+    "list(string)": list,
+    "list(enum)": list,
+    "int": int,
+    "enum": enumerate,
+    "number": int,
+}
 NESTED = {"array", "tuple", "list(string)", "list(enum)", "object", "objectArray"}
 
 
@@ -110,8 +126,9 @@ def load(data_dir: str | Path, categories: list[str] = CATEGORIES, changes: str 
             if prompt["id"] not in answers or "function" not in prompt:
                 raise ValueError(f"{category}: row {prompt.get('id')} has no answer or no function list")
             answer = old.get(("answer", prompt["id"]), answers[prompt["id"]])["ground_truth"]
-            rows.append(Row(prompt["id"], category, prompt["question"], prompt["function"], prompt.get("time", ""),
-                            answer))  # fmt: skip
+            rows.append(
+                Row(prompt["id"], category, prompt["question"], prompt["function"], prompt.get("time", ""), answer)
+            )
     return rows
 
 
@@ -310,20 +327,24 @@ def score(
         "benchmark": "ACEBench Normal (atom + single-turn)",
         "scope": f"first {limit} rows of each category (--limit)" if limit else "all rows",
         "block": block,
-        "per_category": {c: {"correct": v["ok"], "total": v["n"], "accuracy": acc[c]}
-                         for c, v in per_category.items()},
-        "atom": atom, "single_turn": single,
+        "per_category": {
+            c: {"correct": v["ok"], "total": v["n"], "accuracy": acc[c]} for c, v in per_category.items()
+        },
+        "atom": atom,
+        "single_turn": single,
         "overall_mean_of_groups": round((atom + single) / 2, 2) if atom is not None and single is not None else None,
         "overall_sample_weighted": round(100 * sum(v["ok"] for v in per_category.values()) / total, 2),
         "reply_status": {status: statuses[status] for status in replies.STATUSES},
         "failed": failed,
         "known_unsatisfiable": KNOWN_UNSATISFIABLE,
         "paper_figure3": FIGURE3,
-    }  # fmt: skip
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--data", required=True, help="ACEBench language folder (data_all/data_en or data_zh)")
     parser.add_argument(
         "--answers",
@@ -364,8 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ACEBench Normal — {model} — {version} — {report['scope']}, block {args.block}")
     for category, value in report["per_category"].items():
         print(f"  {category:<40} {value['correct']:>3}/{value['total']:<3} {value['accuracy']}")
-    print(f"  atom {report['atom']}  single_turn {report['single_turn']}  mean {report['overall_mean_of_groups']}"
-          f"  (sample-weighted {report['overall_sample_weighted']})")  # fmt: skip
+    print(
+        f"  atom {report['atom']}  single_turn {report['single_turn']}  mean {report['overall_mean_of_groups']}"
+        f"  (sample-weighted {report['overall_sample_weighted']})"
+    )
     print("  replies: " + ", ".join(f"{k} {v}" for k, v in report["reply_status"].items()))
     print("  paper Figure 3: " + ", ".join(f"{k} {v}" for k, v in FIGURE3.items()))
     print(f"report: {out / 'report.json'}")

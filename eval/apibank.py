@@ -51,14 +51,22 @@ from typing import Any
 import openai_generate
 import replies
 
+from tool_n1.cli import ArgumentParser
 from tool_n1.prompts import bfcl_system_prompt, format_response, training_system_prompt
 from tool_n1.schema import normalize_tool
 
 FIGURE3 = {"LLaMA-3.1-8B": 60.41, "GPT-4o-mini": 73.10, "GPT-4o": 77.16, "Tool-N1-7B": 81.28, "Tool-N1-14B": 82.19}
 YEAR_LINE = "The current year is 2023.\n\n"
 _INT_TEXT = re.compile(r"[-+]?[0-9]{1,4000}")
-_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array",
-          "list(str)": "array", "dict": "object"}  # fmt: skip
+_TYPES = {
+    "str": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "list": "array",
+    "list(str)": "array",
+    "dict": "object",
+}
 
 
 @dataclass
@@ -72,8 +80,10 @@ class Sample:
 
 
 def _tool(name: str, description: str, params: dict[str, Any]) -> dict[str, Any]:
-    properties = {k: {"type": _TYPES.get(str(v.get("type")), "string"), "description": v.get("description", "")}
-                  for k, v in params.items()}  # fmt: skip
+    properties = {
+        k: {"type": _TYPES.get(str(v.get("type")), "string"), "description": v.get("description", "")}
+        for k, v in params.items()
+    }
     schema = {"type": "object", "properties": properties, "required": list(params)}
     return normalize_tool({"name": name, "description": description, "parameters": schema})
 
@@ -247,7 +257,7 @@ OFFICIAL_RULES: dict[str, dict[str, Any]] = {
         "user_id": _upper,
         "start_time": lambda s: _date(s, "%Y-%m-%d %H:%M:%S"),
         "end_time": lambda s: _date(s, "%Y-%m-%d %H:%M:%S"),
-    },  # fmt: skip
+    },
     "SendEmail": {"receiver": _lower, "subject": str.strip, "content": str.strip},
     "DocumentQA": {"url": str.strip, "question": str.strip},
     "ImageCaption": {"url": None},
@@ -257,14 +267,44 @@ OFFICIAL_RULES: dict[str, dict[str, Any]] = {
 EXCLUDED_REASONS = {
     "network": ["Dictionary", "Translate", "Wiki", "SearchEngine", "ToolSearcher"],
     "state from earlier calls / tokens / writes": [
-        "GetUserToken", "RegisterUser", "ForgotPassword", "ModifyPassword", "DeleteAccount", "OpenBankAccount",
-        "QueryBalance", "RecordHealthData", "AppointmentRegistration", "QueryRegistration", "ModifyRegistration",
-        "CancelRegistration", "AddAgenda", "ModifyAgenda", "DeleteAgenda", "QueryAgenda", "AddAlarm", "ModifyAlarm",
-        "DeleteAlarm", "QueryAlarm", "AddReminder", "ModifyReminder", "DeleteReminder", "QueryReminder", "AddMeeting",
-        "ModifyMeeting", "DeleteMeeting", "QueryMeeting", "AddScene", "ModifyScene", "DeleteScene", "QueryScene",
-        "TimedSwitch", "CancelTimedSwitch", "BookHotel", "PlayMusic",
+        "GetUserToken",
+        "RegisterUser",
+        "ForgotPassword",
+        "ModifyPassword",
+        "DeleteAccount",
+        "OpenBankAccount",
+        "QueryBalance",
+        "RecordHealthData",
+        "AppointmentRegistration",
+        "QueryRegistration",
+        "ModifyRegistration",
+        "CancelRegistration",
+        "AddAgenda",
+        "ModifyAgenda",
+        "DeleteAgenda",
+        "QueryAgenda",
+        "AddAlarm",
+        "ModifyAlarm",
+        "DeleteAlarm",
+        "QueryAlarm",
+        "AddReminder",
+        "ModifyReminder",
+        "DeleteReminder",
+        "QueryReminder",
+        "AddMeeting",
+        "ModifyMeeting",
+        "DeleteMeeting",
+        "QueryMeeting",
+        "AddScene",
+        "ModifyScene",
+        "DeleteScene",
+        "QueryScene",
+        "TimedSwitch",
+        "CancelTimedSwitch",
+        "BookHotel",
+        "PlayMusic",
     ],
-}  # fmt: skip
+}
 #: The official evaluator's regexes; :func:`find_call` and :func:`find_params` give their matches in linear time.
 CALL_REGEX = re.compile(r"\[(\w+)\((.*)\)\]")
 PARAM_REGEX = re.compile(r"(\w+)\s*=\s*['\"](.+?)['\"]|(\w+)\s*=\s*(\[.*\])|(\w+)\s*=\s*(\w+)")
@@ -406,8 +446,16 @@ def score(
         if official is not None:
             totals.update({"off_n": 1, "off_ok": official[0], "off_struct_ok": ok})
         per_api[sample.api].update({"n": 1, "structural": ok, "official_rules": bool(official and official[0])})
-        per_item.append({"id": sample.id, "api": sample.api, "status": reply.status, "structural": ok,
-                         "reason": reason, "official_rules": None if official is None else official[0]})  # fmt: skip
+        per_item.append(
+            {
+                "id": sample.id,
+                "api": sample.api,
+                "status": reply.status,
+                "structural": ok,
+                "reason": reason,
+                "official_rules": None if official is None else official[0],
+            }
+        )
     included = sorted(OFFICIAL_RULES)
     scope = f"first {len(samples)} samples (--limit)" if limited else f"all {len(samples)}"
     return {
@@ -416,19 +464,29 @@ def score(
         "block": block,
         "scope": scope,
         "structural_all": {**_acc(totals["ok"], totals["n"]), "scorer": "structural (ours)"},
-        "structural_distinct": {**_acc(totals["distinct_ok"], totals["distinct"]), "scorer": "structural (ours), "
-                                "first of each exact duplicate"},  # fmt: skip
-        "official_rules_subset": {**_acc(totals["off_ok"], totals["off_n"]), "scorer": "official rules re-implemented,"
-                                  " stateless offline APIs only", "apis": included,
-                                  "structural_on_same_subset": _acc(totals["off_struct_ok"], totals["off_n"])},
+        "structural_distinct": {
+            **_acc(totals["distinct_ok"], totals["distinct"]),
+            "scorer": "structural (ours), first of each exact duplicate",
+        },
+        "official_rules_subset": {
+            **_acc(totals["off_ok"], totals["off_n"]),
+            "scorer": "official rules re-implemented, stateless offline APIs only",
+            "apis": included,
+            "structural_on_same_subset": _acc(totals["off_struct_ok"], totals["off_n"]),
+        },
         "excluded_from_official_rules": EXCLUDED_REASONS,
         "reply_status": {status: statuses[status] for status in replies.STATUSES},
-        "per_api": {api: {"n": c["n"], "structural": c["structural"],
-                          "official_rules": c["official_rules"] if api in OFFICIAL_RULES else None}
-                    for api, c in sorted(per_api.items())},
+        "per_api": {
+            api: {
+                "n": c["n"],
+                "structural": c["structural"],
+                "official_rules": c["official_rules"] if api in OFFICIAL_RULES else None,
+            }
+            for api, c in sorted(per_api.items())
+        },
         "paper_figure3": FIGURE3 if level == 1 else None,
         "items": per_item,
-    }  # fmt: skip
+    }
 
 
 def echo_outputs(samples: list[Sample]) -> dict[str, str]:
@@ -437,10 +495,12 @@ def echo_outputs(samples: list[Sample]) -> dict[str, str]:
 
 
 def print_table(report: dict[str, Any], model: str) -> None:
-    rows = [(f"structural, {report['scope']}", report["structural_all"]),
-            ("structural, distinct", report["structural_distinct"]),
-            ("official rules, stateless subset", report["official_rules_subset"]),
-            ("structural on that subset", report["official_rules_subset"]["structural_on_same_subset"])]  # fmt: skip
+    rows = [
+        (f"structural, {report['scope']}", report["structural_all"]),
+        ("structural, distinct", report["structural_distinct"]),
+        ("official rules, stateless subset", report["official_rules_subset"]),
+        ("structural on that subset", report["official_rules_subset"]["structural_on_same_subset"]),
+    ]
     print(f"{report['benchmark']} — {model} — {report['scope']}, block {report['block']}")
     for label, acc in rows:
         print(f"  {label:<36} {acc['correct']:>4}/{acc['total']:<4} {acc['accuracy']}")
@@ -450,12 +510,18 @@ def print_table(report: dict[str, Any], model: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--data", required=True, help="level-1-api.json (official) or apibank_l1.json (Hammer)")
     parser.add_argument("--dialogues", help="official dialogue folder (default: level-1-given-desc beside --data)")
-    parser.add_argument("--level", choices=["auto", "1", "2"], default="auto",
-                        help="API-Bank level of --data: auto (detected: level-2 has ToolSearcher) or the level it "
-                        "must be (a mismatch is an error); the paper reports level-1 only (default auto)")  # fmt: skip
+    parser.add_argument(
+        "--level",
+        choices=["auto", "1", "2"],
+        default="auto",
+        help="API-Bank level of --data: auto (detected: level-2 has ToolSearcher) or the level it "
+        "must be (a mismatch is an error); the paper reports level-1 only (default auto)",
+    )
     openai_generate.add_benchmark_flags(parser, limit_help="only the first N samples (smoke runs; labelled so)")
     args = parser.parse_args(argv)
     try:

@@ -5,18 +5,18 @@ and passes the string to ``eval`` in a module whose globals also hold every earl
 safety check is a deny-list of eight names. :func:`install` replaces the function, in the two modules that call it
 (``base_handler`` for generation, ``multi_turn_checker`` for evaluation), with :func:`guarded_execute`, which
 hands on only strings that pass :func:`tool_n1.bfcl_decode.check_execute_string` for the names of the entry's
-``involved_classes`` (:func:`allowed_methods`: the functions listed in the class's BFCL function document that are
-also public methods of the class). A refused string is not executed; its result is
-``"Error during execution: refused: <reason>"`` (the form BFCL uses for a call that raised), so the model sees an
-error and the checker scores the state it finds.
+``involved_classes`` (:func:`allowed_methods`: the functions listed in the class's BFCL function document, less any
+name of a builtin or of the executor module's globals, where a name that is not a method would resolve). The class
+modules are not imported for this (``memory_vector`` loads an embedding model when imported). A refused string is
+not executed; its result is ``"Error during execution: refused: <reason>"`` (the form BFCL uses for a call that
+raised), so the model sees an error and the checker scores the state it finds.
 
 Importing this module imports ``bfcl_eval``: set ``BFCL_PROJECT_ROOT`` first (``run_bfcl.py`` does).
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
+import builtins
 import json
 import threading
 from collections.abc import Iterable
@@ -36,12 +36,13 @@ REFUSED_PREFIX = "Error during execution: refused: "
 
 @cache
 def class_methods(class_name: str) -> frozenset[str]:
-    """Functions of one BFCL API class: names in its function document that are public methods of the class."""
+    """Functions of one BFCL API class: the names in its function document (what the entry's tool list shows), less
+    names that would resolve in the executor's module without an instance (its globals, builtins)."""
     doc = MULTI_TURN_FUNC_DOC_PATH / MULTI_TURN_FUNC_DOC_FILE_MAPPING[class_name]
     documented = {json.loads(line)["name"] for line in doc.read_text(encoding="utf-8").splitlines() if line.strip()}
-    cls = getattr(importlib.import_module(CLASS_FILE_PATH_MAPPING[class_name]), class_name)
-    public = {name for name, member in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
-    return frozenset(documented & public)
+    return frozenset(n for n in documented if not n.startswith("_") and n not in vars(multi_turn_utils)) - set(
+        dir(builtins)
+    )
 
 
 def allowed_methods(involved_classes: Iterable[str]) -> frozenset[str]:

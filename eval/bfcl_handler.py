@@ -58,6 +58,7 @@ class HandlerOptions:
     block: str | None = None  # None: paired with the prompt (DEFAULT_BLOCK)
     system: str = "replace"
     max_tokens: int = 4096  # BFCL's cap on new tokens (Tool-N1 RL allowed 8192)
+    seed: int | None = None  # sent with every request (sampling runs of --seeds); None: not sent
 
     def __post_init__(self) -> None:
         for name, valid in (("prompt", PROMPTS), ("data_mode", DATA_MODES), ("system", SYSTEM_POLICIES)):
@@ -125,11 +126,16 @@ class ToolN1Handler(OSSHandler):
         prompt_tokens = len(self.tokenizer.tokenize(prompt))
         room = self.max_context_length - prompt_tokens - 2
         max_tokens = min(self.options.max_tokens, room) if room > 0 else 1000  # over-long: the server will refuse
+        extra = {} if self.options.seed is None else {"seed": self.options.seed}
         start = time.time()
         response = self.client.completions.create(
-            model=self.model_path_or_id, temperature=self.temperature, prompt=prompt, max_tokens=max_tokens,
+            model=self.model_path_or_id,
+            temperature=self.temperature,
+            prompt=prompt,
+            max_tokens=max_tokens,
             timeout=3600,
-        )  # fmt: skip
+            **extra,
+        )
         return response, time.time() - start
 
     @override

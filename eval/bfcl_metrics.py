@@ -18,9 +18,24 @@ LIVE_SIZES = {"live_simple": 258, "live_multiple": 1053, "live_parallel": 16, "l
 SIMPLE_PARTS = ("simple_python", "simple_java", "simple_javascript")
 NL_COLUMNS = ("simple", "multiple", "parallel", "parallel_multiple")
 COLUMNS = (*NL_COLUMNS, *LIVE_SIZES, "non_live", "live", "overall")
-HEADERS = ("NL Simple", "NL Multiple", "NL Parallel", "NL Par.Mult.", "L Simple", "L Multiple", "L Parallel",
-           "L Par.Mult.", "Non-live", "Live", "Overall")  # fmt: skip
+HEADERS = (
+    "NL Simple",
+    "NL Multiple",
+    "NL Parallel",
+    "NL Par.Mult.",
+    "L Simple",
+    "L Multiple",
+    "L Parallel",
+    "L Par.Mult.",
+    "Non-live",
+    "Live",
+    "Overall",
+)
 EXTRA = ("irrelevance", "live_irrelevance", "live_relevance")
+MULTI_TURN = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")
+MEMORY = ("memory_kv", "memory_vector", "memory_rec_sum")
+#: The one-number-per-run columns of a multi-run (seeds / formats) table.
+SUMMARY = ("non_live", "live", "overall", "multi_turn", "memory", "abstention", "bfcl_overall_acc")
 
 
 def _row(values: list[float]) -> dict[str, float]:
@@ -70,3 +85,21 @@ def format_table(rows: Mapping[str, Mapping[str, float | None]], columns=COLUMNS
         cells = [f"{row[c]:.2f}" if row.get(c) is not None else "-" for c in columns]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def group_mean(scores: Mapping[str, float], names: tuple[str, ...]) -> dict[str, float | None]:
+    """Each category of ``names`` that was scored, plus ``overall`` = their unweighted mean (BFCL's multi-turn and
+    memory summaries are unweighted means of their categories); ``None`` when none was scored."""
+    row: dict[str, float | None] = {name: scores.get(name) for name in names}
+    present = [v for v in row.values() if v is not None]
+    row["overall"] = sum(present) / len(present) if present else None
+    row["scored"] = len(present)
+    return row
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0.0 for a single value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5

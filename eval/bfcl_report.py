@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import bfcl_abstention
 import bfcl_metrics as metrics
 
 SCORE_FILE = re.compile(r"BFCL_v4_(.+)_score\.json")
@@ -24,18 +25,33 @@ OFFICIAL_COLUMNS = {  # (csv file, column) → our key
 }
 
 
-def read_scores(score_dir: Path, model_dir: str) -> dict[str, dict[str, float]]:
-    """``{category: {"accuracy": percent, "correct": n, "total": n}}`` from the score files' header lines."""
+def read_scores(
+    score_dir: Path, model_dir: str, server_errors: dict[str, list[str]] | None = None
+) -> dict[str, dict[str, float]]:
+    """``{category: {"accuracy": percent, "correct": n, "total": n}}`` from the score files' header lines.
+
+    ``server_errors`` (``{category: [ids]}`` of entries whose request failed): such an entry that bfcl counted
+    correct (a failed request reads as "no call", right on irrelevance) is counted wrong here, and the count is kept
+    under ``server_errors``.
+    """
     scores = {}
     for path in sorted((score_dir / model_dir).rglob("BFCL_v4_*_score.json")):
         match = SCORE_FILE.fullmatch(path.name)
         with path.open(encoding="utf-8") as handle:
             header = json.loads(handle.readline())
-        scores[match.group(1)] = {
-            "accuracy": 100.0 * header["accuracy"],
-            "correct": header.get("correct_count"),
-            "total": header.get("total_count"),
-        }
+            failed = {str(json.loads(line).get("id")) for line in handle if line.strip()}
+        category = match.group(1)
+        correct, total = header.get("correct_count"), header.get("total_count")
+        errors = (server_errors or {}).get(category, [])
+        passed_errors = sum(i not in failed for i in errors)
+        if passed_errors and correct is not None and total:
+            correct -= passed_errors
+            accuracy = 100.0 * correct / total
+        else:
+            accuracy = 100.0 * header["accuracy"]
+        scores[category] = {"accuracy": accuracy, "correct": correct, "total": total}
+        if errors:
+            scores[category]["server_errors"] = len(errors)
     return scores
 
 
@@ -53,16 +69,28 @@ def read_official(score_dir: Path, display_name: str) -> dict[str, float | None]
     return official
 
 
-def build_report(label: str, scores: dict[str, Any], official: dict[str, float | None] | None = None) -> dict:
-    """The JSON report: our Table-2 row, per-category scores, (ir)relevance, BFCL's figures, the paper's rows."""
+def build_report(
+    label: str,
+    scores: dict[str, Any],
+    official: dict[str, float | None] | None = None,
+    abstention: dict[str, Any] | None = None,
+) -> dict:
+    """The JSON report: our Table-2 row, per-category scores, (ir)relevance, multi-turn and memory, abstention,
+    BFCL's figures, the paper's rows."""
     flat = {k: (v["accuracy"] if isinstance(v, dict) else float(v)) for k, v in scores.items()}
     sizes = {k: v["total"] for k, v in scores.items() if isinstance(v, dict) and k in metrics.LIVE_SIZES}
     return {
         "label": label,
         "paper_metrics": metrics.paper_metrics(flat, sizes),
+        "multi_turn": metrics.group_mean(flat, metrics.MULTI_TURN),
+        "memory": metrics.group_mean(flat, metrics.MEMORY),
+        "abstention": abstention,
         "categories": scores,
         "relevance": {k: flat.get(k) for k in metrics.EXTRA},
         "bfcl_official": official or {},
+        "server_errors": {
+            k: v["server_errors"] for k, v in scores.items() if isinstance(v, dict) and v.get("server_errors")
+        },
         "paper_table2": metrics.PAPER_TABLE2,
         "notes": [
             "Non-live = mean(Simple, Multiple, Parallel, Parallel Multiple), Simple = mean(python, java, javascript);"
@@ -88,4 +116,69 @@ def render(report: dict) -> str:
     }
     lines.append("BFCL's own figures and (ir)relevance (not part of the paper's columns):")
     lines += [f"  {name:<26} {'-' if value is None else f'{value:.2f}'}" for name, value in extra.items()]
+    for title, key, names in (
+        ("BFCL multi-turn", "multi_turn", metrics.MULTI_TURN),
+        ("BFCL memory", "memory", metrics.MEMORY),
+    ):
+        group = report.get(key) or {}
+        if group.get("scored"):
+            cells = ", ".join(f"{n} {group[n]:.2f}" for n in names if group.get(n) is not None)
+            lines.append(f"{title} (bfcl-eval's stateful executor): {cells}; mean {group['overall']:.2f}")
+    if report.get("abstention"):
+        lines.append(bfcl_abstention.render(report["abstention"]))
+    if report.get("server_errors"):
+        counts = ", ".join(f"{k} {v}" for k, v in report["server_errors"].items())
+        lines.append(f"Failed requests, counted wrong (not model replies): {counts}")
+    return "\n".join(lines)
+
+
+def summary(report: dict) -> dict[str, float | None]:
+    """One run's :data:`bfcl_metrics.SUMMARY` columns."""
+    paper = report["paper_metrics"]
+    return {
+        "non_live": paper["non_live"],
+        "live": paper["live"],
+        "overall": paper["overall"],
+        "multi_turn": (report.get("multi_turn") or {}).get("overall"),
+        "memory": (report.get("memory") or {}).get("overall"),
+        "abstention": (report.get("abstention") or {}).get("balanced"),
+        "bfcl_overall_acc": (report.get("bfcl_official") or {}).get("bfcl_overall_acc"),
+    }
+
+
+def aggregate(reports: dict[str, dict], kind: str) -> dict:
+    """Several runs of one model (``kind``: "seeds" or "formats") → per-run summaries and, per column, mean, sample
+    std, min, max and the max − min spread over the runs that have the column."""
+    rows = {label: summary(report) for label, report in reports.items()}
+    stats = {}
+    for column in metrics.SUMMARY:
+        values = [row[column] for row in rows.values() if row[column] is not None]
+        if values:
+            mean, std = metrics.mean_std(values)
+            stats[column] = {
+                "mean": mean,
+                "std": std,
+                "min": min(values),
+                "max": max(values),
+                "spread": max(values) - min(values),
+                "runs": len(values),
+            }
+    return {"kind": kind, "runs": rows, "stats": stats}
+
+
+HEADERS_SUMMARY = ("Non-live", "Live", "Overall (paper)", "Multi-turn", "Memory", "Abstention", "BFCL V4 Overall")
+
+
+def render_aggregate(result: dict) -> str:
+    """The multi-run table: one row per run, then mean ± std (and the max − min spread for formats)."""
+    lines = [
+        f"BFCL over {len(result['runs'])} runs ({result['kind']}):",
+        metrics.format_table(result["runs"], metrics.SUMMARY, HEADERS_SUMMARY),
+    ]
+    stats = result["stats"]
+    cells = [f"{stats[c]['mean']:.2f} ± {stats[c]['std']:.2f}" if c in stats else "-" for c in metrics.SUMMARY]
+    lines.append("| mean ± std | " + " | ".join(cells) + " |")
+    if result["kind"] == "formats":
+        spread = [f"{stats[c]['spread']:.2f}" if c in stats else "-" for c in metrics.SUMMARY]
+        lines.append("| max − min | " + " | ".join(spread) + " |")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""BFCL possible answers rendered as Tool-N1 replies, and synthetic result files (tests and ``bench/bench_bfcl.py``).
+"""BFCL possible answers rendered as Tool-N1 replies, and synthetic result files (tests and ``eval/bench_bfcl.py``).
 
 Also the facts both use: :data:`EXCLUSIONS` (possible answers no output can pass) and :data:`TABLE2_COUNTS`
 (correct counts per category that give the paper's Tool-N1 rows of Table 2).
@@ -47,13 +47,31 @@ EXCLUSIONS.update(EXTRA_JAVA_EXCLUSIONS)
 
 #: Correct counts that give the Tool-N1 rows of Table 2 (Simple split so that mean(py, java, js) = the aggregate).
 TABLE2_COUNTS = {
-    "Tool-N1-7B": {"simple_python": 308, "simple_java": 80, "simple_javascript": 37, "multiple": 190,
-                   "parallel": 189, "parallel_multiple": 181, "live_simple": 212, "live_multiple": 847,
-                   "live_parallel": 10, "live_parallel_multiple": 17},
-    "Tool-N1-14B": {"simple_python": 323, "simple_java": 81, "simple_javascript": 40, "multiple": 192,
-                    "parallel": 187, "parallel_multiple": 184, "live_simple": 217, "live_multiple": 854,
-                    "live_parallel": 13, "live_parallel_multiple": 16},
-}  # fmt: skip
+    "Tool-N1-7B": {
+        "simple_python": 308,
+        "simple_java": 80,
+        "simple_javascript": 37,
+        "multiple": 190,
+        "parallel": 189,
+        "parallel_multiple": 181,
+        "live_simple": 212,
+        "live_multiple": 847,
+        "live_parallel": 10,
+        "live_parallel_multiple": 17,
+    },
+    "Tool-N1-14B": {
+        "simple_python": 323,
+        "simple_java": 81,
+        "simple_javascript": 40,
+        "multiple": 192,
+        "parallel": 187,
+        "parallel_multiple": 184,
+        "live_simple": 217,
+        "live_multiple": 854,
+        "live_parallel": 13,
+        "live_parallel_multiple": 16,
+    },
+}
 
 
 def language_of(category: str) -> str:
@@ -134,7 +152,7 @@ def render_calls(entry: dict[str, Any], functions: list[dict[str, Any]], categor
     language = language_of(category)
     calls = []
     for gt_call in entry["ground_truth"]:
-        (name, params), = gt_call.items()  # fmt: skip
+        ((name, params),) = gt_call.items()
         props = docs.get(name, {}).get("parameters", {}).get("properties", {})
         arguments = {}
         for param, options in params.items():
@@ -200,3 +218,48 @@ def write_single_turn(result_root: Path, key: str, counts: dict[str, int]) -> No
         write_results(
             result_root, key.replace("/", "_"), category, prompts, answers, counts.get(category), frozenset(EXCLUSIONS)
         )
+
+
+MULTI_TURN = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")
+END_OF_TURN = "<think>The request is handled.</think>Done."
+
+
+def call_from_string(text: str, functions: list[dict[str, Any]]) -> dict[str, Any]:
+    """A BFCL ground-truth call string (``sort('a.pdf')``, ``cd(folder='x')``) → ``{"name", "arguments"}``;
+    positional literals take the parameter names of the function doc, in order."""
+    import ast
+
+    call = ast.parse(text, mode="eval").body
+    name = call.func.id
+    doc = next((f for f in functions if f["name"] == name), None)
+    order = list((doc or {}).get("parameters", {}).get("properties", {}))
+    arguments = {order[i]: ast.literal_eval(arg) for i, arg in enumerate(call.args)}
+    arguments.update({kw.arg: ast.literal_eval(kw.value) for kw in call.keywords})
+    return {"name": name, "arguments": arguments}
+
+
+def multi_turn_result(answer: dict[str, Any], functions: list[dict[str, Any]]) -> list[list[str]]:
+    """BFCL's multi-turn result shape (turns → steps → raw replies) from a ground truth: each turn's calls as one
+    Tool-N1 reply, then a text reply that ends the turn (a turn without calls: only the text reply)."""
+    turns = []
+    for calls in answer["ground_truth"]:
+        steps = [render_reply([call_from_string(c, functions) for c in calls])] if calls else []
+        turns.append([*steps, END_OF_TURN])
+    return turns
+
+
+def write_multi_turn(result_root: Path, key: str, category: str, limit: int | None = None) -> list[str]:
+    """Ground-truth replies for the first ``limit`` entries of a multi-turn category; returns their ids."""
+    from bfcl_eval.utils import load_dataset_entry, load_ground_truth_entry
+
+    prompts = load_dataset_entry(category, include_prereq=False)[:limit]
+    answers = {a["id"]: a for a in load_ground_truth_entry(category)}
+    folder = result_root / key.replace("/", "_") / "multi_turn"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"BFCL_v4_{category}_result.json").open("w", encoding="utf-8") as handle:
+        for prompt in prompts:
+            held_out = [f for docs in (prompt.get("missed_function") or {}).values() for f in docs]
+            functions = [*prompt["function"], *held_out]
+            result = multi_turn_result(answers[prompt["id"]], functions)
+            handle.write(json.dumps({"id": prompt["id"], "result": result}) + "\n")
+    return [p["id"] for p in prompts]

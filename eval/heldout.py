@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import openai_generate
 
+from tool_n1.cli import ArgumentParser
 from tool_n1.parsing import load_json, well_formed
 from tool_n1.reward import MODES, VARIANTS, compute_score
 
@@ -77,8 +79,13 @@ def score_outputs(rows: list[dict[str, Any]], outputs: dict[str, str], **reward_
         output = outputs.get(row_id(row, position))
         info = row.get("extra_info") or {}
         group = info.get("id") or row.get("data_source", "all")
-        result = compute_score(row.get("data_source", "toolcall"), output or "", row["reward_model"]["ground_truth"],
-                               info, **reward_kwargs)  # fmt: skip
+        result = compute_score(
+            row.get("data_source", "toolcall"),
+            output or "",
+            row["reward_model"]["ground_truth"],
+            info,
+            **reward_kwargs,
+        )
         for name in ("all", group):
             totals[name]["n"] += 1
             totals[name]["missing"] += output is None
@@ -97,18 +104,25 @@ def print_table(report: dict[str, Any]) -> None:
         print(f"| {name:<24} | {row['n']:>4} | " + " | ".join(f"{row[k]:>11.4f}" for k in METRICS) + " |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--data", type=Path, required=True, help="verl parquet (or JSONL) with prompt + reward_model")
     parser.add_argument("--output", type=Path, required=True, help="folder for raw.jsonl and report.json")
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows (default: all)")
     parser.add_argument("--mode", choices=list(MODES), default="faithful", help="reward mode (default faithful)")
-    parser.add_argument("--variant", choices=VARIANTS, default=None,
-                        help="reward variant (default: each row's extra_info.prompt_type)")  # fmt: skip
-    parser.add_argument("--predictions", type=Path, default=None,
-                        help="score this raw.jsonl ({id, output} lines) instead of generating")  # fmt: skip
+    parser.add_argument(
+        "--variant", choices=VARIANTS, default=None, help="reward variant (default: each row's extra_info.prompt_type)"
+    )
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        default=None,
+        help="score this raw.jsonl ({id, output} lines) instead of generating",
+    )
     openai_generate.add_cli_flags(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     rows = load_rows(args.data, args.limit)
     unreadable_truths = check_ground_truths(rows)
@@ -124,7 +138,8 @@ def main() -> None:
         report["all"]["unparsable_ground_truths"] = unreadable_truths
     (args.output / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,13 +1,15 @@
 """Generation against an OpenAI-compatible server (vLLM, SGLang, …): ``(id, messages)`` pairs → raw text outputs.
 
-Shared by the API-Bank, ACEBench (and BFCL) evaluators. Standard library only (``urllib``), so scorers and tests need
-no ``openai`` package. Features:
+Shared by the API-Bank, ACEBench (and BFCL) evaluators. Standard library only, so scorers and tests need no
+``openai`` package. Features:
 
 * ``endpoint="chat"`` posts ``{model, messages}`` to ``{base_url}/chat/completions``; ``endpoint="completions"`` posts
   ``{model, prompt}`` to ``{base_url}/completions`` with the prompt assembled by :func:`tool_n1.prompts.chatml` (as the
   original BFCL handler did for Qwen models);
-* a thread pool bounded by ``concurrency``; per-request ``timeout``; ``retries`` with exponential back-off on
-  connection errors, timeouts, HTTP 408/409/429/5xx (``Retry-After`` honoured) and malformed bodies;
+* a thread pool bounded by ``concurrency`` sharing the project's one HTTP client (``tool_n1.openai_client``):
+  per-request ``timeout``; ``retries`` with exponential back-off on connection errors, timeouts, HTTP 408/409/429/
+  5xx (``Retry-After`` honoured) and malformed bodies; other 4xx not retried; the server's error message kept; a
+  401/403/404 or a run of unanswered requests stops the run instead of failing every item;
 * a resumable JSON-lines file of raw outputs, one ``{"id", "output"}`` line per finished item, appended as results
   arrive: a rerun skips the ids already there (failed items are not written, so they are retried next time).
 * the command-line flags of the evaluators (:func:`add_cli_flags`; API-Bank and ACEBench add
@@ -22,18 +24,21 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tool_n1.openai_client import (
+    ClientConfig,
+    FatalServerError,
+    OpenAIClient,
+    ServerUnreachable,
+    parse_chat_completion,
+    parse_text_completion,
+)
 from tool_n1.prompts import chatml
-
-RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
 @dataclass
@@ -48,6 +53,8 @@ class GenerationConfig:
     timeout: float = 120.0
     retries: int = 3
     backoff: float = 1.0
+    #: requests in a row without any answer before generation stops (0 = never)
+    max_connection_failures: int = 16
 
 
 class GenerationError(RuntimeError):
@@ -110,44 +117,36 @@ def _request_body(config: GenerationConfig, messages: list[dict[str, Any]]) -> t
     raise ValueError(f"unknown endpoint {config.endpoint!r}; valid: 'chat', 'completions'")
 
 
-def _extract_text(config: GenerationConfig, payload: Any) -> str:
-    choice = payload["choices"][0]
-    if config.endpoint == "chat":
-        content = choice["message"].get("content")
-        return content if isinstance(content, str) else ""
-    return choice["text"]
-
-
-def complete(config: GenerationConfig, messages: list[dict[str, Any]]) -> str:
-    """One request with retries; returns the raw text of the first choice."""
-    path, body = _request_body(config, messages)
-    url = config.base_url.rstrip("/") + path
-    headers = {"Content-Type": "application/json"}
+def make_client(config: GenerationConfig) -> OpenAIClient:
+    """The project's HTTP client (``tool_n1.openai_client``) for ``config``; one per run, shared by all threads."""
     key = os.environ.get(config.api_key_env, "") if config.api_key_env else ""
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    data = json.dumps(body).encode()
-    last = "no attempt"
-    for attempt in range(config.retries + 1):
-        wait = config.backoff * (2**attempt)
-        try:
-            request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-            with urllib.request.urlopen(request, timeout=config.timeout) as response:
-                return _extract_text(config, json.loads(response.read()))
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
-            if exc.code not in RETRY_STATUS:
-                break
-            retry_after = exc.headers.get("Retry-After") if exc.headers else None
-            if retry_after and retry_after.replace(".", "", 1).isdigit():
-                wait = min(float(retry_after), 60.0)
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-            last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            last = f"malformed response: {type(exc).__name__}"
-        if attempt < config.retries:
-            time.sleep(wait)
-    raise GenerationError(f"{url}: {last} after {config.retries + 1} attempt(s)")
+    return OpenAIClient(
+        ClientConfig(
+            config.base_url,
+            key,
+            timeout=config.timeout,
+            max_retries=config.retries,
+            backoff_base=config.backoff,
+            backoff_max=60.0,
+            max_connection_failures=config.max_connection_failures,
+        )
+    )
+
+
+def complete(config: GenerationConfig, messages: list[dict[str, Any]], client: OpenAIClient | None = None) -> str:
+    """One request with retries; returns the raw text of the first choice.
+
+    Raises :class:`GenerationError` when the request failed for good (``"<url>: HTTP 400: <server's message> after
+    1 attempt(s)"``), and ``FatalServerError`` / ``ServerUnreachable`` once the client has stopped (bad key, server
+    down).
+    """
+    client = client or make_client(config)
+    path, body = _request_body(config, messages)
+    parse = parse_chat_completion if config.endpoint == "chat" else parse_text_completion
+    reply = client.post(path, body, parse)
+    if not reply.ok:
+        raise GenerationError(f"{client.scrub(config.base_url.rstrip('/') + path)}: {client.describe_failure(reply)}")
+    return reply.value["content"] if config.endpoint == "chat" else reply.value["text"]
 
 
 def generate(
@@ -159,7 +158,9 @@ def generate(
 ) -> dict[str, str]:
     """Generate every item not yet in ``output_path``; return ``{id: raw output}`` for all items that have one.
 
-    Items that still fail after the retries are reported on stderr and left out (rerun to retry them).
+    Items that still fail after the retries are reported on stderr and left out (rerun to retry them). A 401, 403
+    or 404 (bad key, wrong model or URL), or a run of requests without any answer (server down), stops generation
+    with ``SystemExit`` and a clear message instead of sending every item; what was generated stays saved.
     """
     items = list(items)
     ids = [item_id for item_id, _ in items]
@@ -172,8 +173,9 @@ def generate(
     todo = [(item_id, messages) for item_id, messages in items if item_id not in done]
     lock = threading.Lock()
     failures: list[str] = []
+    client = make_client(config)
     with output_path.open("a", encoding="utf-8") as handle, ThreadPoolExecutor(max(1, config.concurrency)) as pool:
-        futures = {pool.submit(complete, config, messages): item_id for item_id, messages in todo}
+        futures = {pool.submit(complete, config, messages, client): item_id for item_id, messages in todo}
         for count, future in enumerate(as_completed(futures), 1):
             item_id = futures[future]
             try:
@@ -181,6 +183,13 @@ def generate(
             except GenerationError as exc:
                 failures.append(f"{item_id}: {exc}")
                 continue
+            except (FatalServerError, ServerUnreachable) as exc:
+                for pending in futures:
+                    pending.cancel()
+                raise SystemExit(
+                    f"error: {exc}\nstopped after {len(done)} of {len(ids)} item(s); finished ones are saved in "
+                    f"{output_path}: rerun the same command to resume"
+                ) from None
             with lock:
                 handle.write(json.dumps({"id": item_id, "output": text}, ensure_ascii=False) + "\n")
                 handle.flush()
@@ -197,9 +206,13 @@ def add_cli_flags(parser: Any) -> None:
     parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (generate mode)")
     parser.add_argument("--model", help="served model name (as the server knows it)")
     parser.add_argument("--api-key-env", default=None, help="environment variable holding the API key (optional)")
-    parser.add_argument("--endpoint", choices=["chat", "completions"], default="chat",
-                        help="chat: /chat/completions (server's chat template); completions: /completions with our "
-                        "ChatML prompt (default: chat)")  # fmt: skip
+    parser.add_argument(
+        "--endpoint",
+        choices=["chat", "completions"],
+        default="chat",
+        help="chat: /chat/completions (server's chat template); completions: /completions with our ChatML prompt "
+        "(default: chat)",
+    )
     parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0.0)")
     parser.add_argument("--max-tokens", type=int, default=2048, help="completion token limit (default 2048)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight at most (default 8)")
@@ -211,16 +224,23 @@ def add_benchmark_flags(parser: Any, *, limit_help: str) -> None:
     """The flags of the API-Bank and ACEBench command lines (output folder, prompt, output source), then
     :func:`add_cli_flags`; ``limit_help`` says what ``--limit`` counts."""
     parser.add_argument("--output", required=True, help="output folder: raw.jsonl (generations) and report.json")
-    parser.add_argument("--prompt", choices=["training", "bfcl"], default="training",
-                        help="system prompt: RL training prompt (default) or the original BFCL-handler "
-                        "prompt")  # fmt: skip
+    parser.add_argument(
+        "--prompt",
+        choices=["training", "bfcl"],
+        default="training",
+        help="system prompt: RL training prompt (default) or the original BFCL-handler prompt",
+    )
     parser.add_argument("--predictions", help="score this raw-output JSONL ({id, output} lines) instead of generating")
     parser.add_argument("--echo", action="store_true", help="score ground-truth replies (ceiling; no server)")
     parser.add_argument("--limit", type=int, help=limit_help)
-    parser.add_argument("--block", choices=["first", "last", "all"], default="first",
-                        help="which <tool_call> block of a reply is scored (tool_n1.parsing.parse_response): first "
-                        "(default: the original Tool-N1 evaluation code read the first block), last (the training "
-                        "reward), all (every block outside <think>)")  # fmt: skip
+    parser.add_argument(
+        "--block",
+        choices=["first", "last", "all"],
+        default="first",
+        help="which <tool_call> block of a reply is scored (tool_n1.parsing.parse_response): first "
+        "(default: the original Tool-N1 evaluation code read the first block), last (the training "
+        "reward), all (every block outside <think>)",
+    )
     add_cli_flags(parser)
 
 
@@ -238,7 +258,10 @@ def benchmark_outputs(
         return read_outputs(args.predictions), f"predictions {args.predictions}"
     config = config_from_args(args)
     wanted = list(items())
-    outputs = generate(wanted, config, Path(args.output) / "raw.jsonl")
+    try:
+        outputs = generate(wanted, config, Path(args.output) / "raw.jsonl")
+    except SystemExit as exc:  # the client stopped the run (bad key, server down)
+        raise IncompleteGeneration(f"{exc.code}; no score is written") from None
     missing = [item_id for item_id, _ in wanted if item_id not in outputs]
     if missing:
         raise IncompleteGeneration(
@@ -252,7 +275,13 @@ def config_from_args(args: Any) -> GenerationConfig:
     if not args.base_url or not args.model:
         raise SystemExit("generation needs --base-url and --model (or score saved outputs with --predictions)")
     return GenerationConfig(
-        base_url=args.base_url, model=args.model, api_key_env=args.api_key_env, endpoint=args.endpoint,
-        temperature=args.temperature, max_tokens=args.max_tokens, concurrency=args.concurrency,
-        timeout=args.timeout, retries=args.retries,
-    )  # fmt: skip
+        base_url=args.base_url,
+        model=args.model,
+        api_key_env=args.api_key_env,
+        endpoint=args.endpoint,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        retries=args.retries,
+    )

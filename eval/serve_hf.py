@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,8 +51,13 @@ class Generator:
 
     def generate(self, prompt: str, max_tokens: int, temperature: float, stop: list[str]) -> tuple[str, int, int, str]:
         """``(text, prompt_tokens, completion_tokens, finish_reason)``; blocks until the worker has answered."""
-        job = {"prompt": prompt, "max_tokens": max(1, min(max_tokens, self.max_tokens_cap)), "stop": stop,
-               "temperature": 0.0 if temperature < 0.01 else temperature, "done": threading.Event()}  # fmt: skip
+        job = {
+            "prompt": prompt,
+            "max_tokens": max(1, min(max_tokens, self.max_tokens_cap)),
+            "stop": stop,
+            "temperature": 0.0 if temperature < 0.01 else temperature,
+            "done": threading.Event(),
+        }
         self.queue.put(job)
         job["done"].wait()
         if "error" in job:
@@ -151,40 +157,62 @@ def make_handler(generator: Generator, served_name: str) -> type[BaseHTTPRequest
                 return
             choice = {"index": 0, "finish_reason": finish}
             choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
-            self.send_json(200, {
-                "id": f"cmpl-{time.time_ns()}",
-                "object": "chat.completion" if chat else "text_completion",
-                "created": int(time.time()),
-                "model": served_name,
-                "choices": [choice],
-                "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_out, "total_tokens": n_prompt + n_out},
-            })  # fmt: skip
+            self.send_json(
+                200,
+                {
+                    "id": f"cmpl-{time.time_ns()}",
+                    "object": "chat.completion" if chat else "text_completion",
+                    "created": int(time.time()),
+                    "model": served_name,
+                    "choices": [choice],
+                    "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_out, "total_tokens": n_prompt + n_out},
+                },
+            )
 
     return Handler
 
 
-def build_server(model: str, host: str, port: int, device: str, max_tokens_cap: int, seed: int,
-                 served_name: str | None = None, max_batch: int = 8) -> ThreadingHTTPServer:  # fmt: skip
+def build_server(
+    model: str,
+    host: str,
+    port: int,
+    device: str,
+    max_tokens_cap: int,
+    seed: int,
+    served_name: str | None = None,
+    max_batch: int = 8,
+) -> ThreadingHTTPServer:
     """The server, bound but not yet serving (``port=0`` picks a free port: ``server.server_address[1]``)."""
     generator = Generator(model, device, max_tokens_cap, seed, max_batch)
     return ThreadingHTTPServer((host, port), make_handler(generator, served_name or model))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--model", required=True, help="local Hugging Face model folder")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8011, help="port (default 8011; 0 = any free port)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--served-model-name", default=None, help="name in /v1/models (default: the --model path)")
-    parser.add_argument("--max-tokens-cap", type=int, default=1024,
-                        help="upper bound on max_tokens of any request (default 1024)")  # fmt: skip
+    parser.add_argument(
+        "--max-tokens-cap", type=int, default=1024, help="upper bound on max_tokens of any request (default 1024)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="torch seed set before each generation (default 0)")
     parser.add_argument("--max-batch", type=int, default=8, help="requests generated together at most (default 8)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    server = build_server(args.model, args.host, args.port, args.device, args.max_tokens_cap, args.seed,
-                          args.served_model_name, args.max_batch)  # fmt: skip
+    server = build_server(
+        args.model,
+        args.host,
+        args.port,
+        args.device,
+        args.max_tokens_cap,
+        args.seed,
+        args.served_model_name,
+        args.max_batch,
+    )
     log.info("serving %s on http://%s:%d/v1", args.model, *server.server_address[:2])
     try:
         server.serve_forever()
@@ -192,7 +220,8 @@ def main() -> None:
         pass
     finally:
         server.server_close()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

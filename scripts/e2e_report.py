@@ -14,15 +14,19 @@ import argparse
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 
 MODELS = {"base": "base model", "sft": "SFT (LoRA, merged)", "sft_grpo": "SFT + GRPO"}
 PLOTS = [
-    ("grpo_reward.png", [("reward_mean", "mean reward"), ("format_rate", "format rate"),
-                         ("exact_match_rate", "exact-match rate")], "GRPO training: reward per step"),
+    (
+        "grpo_reward.png",
+        [("reward_mean", "mean reward"), ("format_rate", "format rate"), ("exact_match_rate", "exact-match rate")],
+        "GRPO training: reward per step",
+    ),
     ("grpo_length.png", [("completion_length", "mean completion length (tokens)")], "GRPO: response length"),
     ("grpo_kl.png", [("kl", "KL to the reference model")], "GRPO: KL"),
-]  # fmt: skip
+]
 
 
 SCALE_NOTE = {
@@ -85,8 +89,11 @@ def write(root: Path, profile: str, timings: dict[str, float]) -> Path:
     for key, label in MODELS.items():
         held = read_json(root / "eval" / key / "heldout" / "report.json")
         overall = (held or {}).get("all")
-        cells = [f"{overall[k]:.3f}" for k in ("score", "format_ok", "call_parsed", "calls_match")] if overall else [
-            "not run"] * 4  # fmt: skip
+        cells = (
+            [f"{overall[k]:.3f}" for k in ("score", "format_ok", "call_parsed", "calls_match")]
+            if overall
+            else ["not run"] * 4
+        )
         n = str(overall["n"]) if overall else "-"
         rows.append(
             f"| {label} | {n} | "
@@ -94,8 +101,11 @@ def write(root: Path, profile: str, timings: dict[str, float]) -> Path:
             + f" | {bfcl_slice(read_json(root / 'eval' / key / 'bfcl' / 'report.json'))} |"
         )
     metrics_path = root / "grpo" / "metrics.jsonl"
-    metrics = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()] if (
-        metrics_path.exists()) else []  # fmt: skip
+    metrics = (
+        [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+        if (metrics_path.exists())
+        else []
+    )
     plots = plot(metrics, root) if metrics else []
     values = (read_json(root / "grpo" / "resolved_config.json") or {}).get("values", {})
     settings = {k: values[k] for k in GRPO_KEYS if k in values}
@@ -123,14 +133,17 @@ def write(root: Path, profile: str, timings: dict[str, float]) -> Path:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("run_dir", type=Path, help="the run folder of scripts/run_e2e.py")
     parser.add_argument("--profile", default="default", help="profile name shown in the title (default: default)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     timings = read_json(args.run_dir / "timings.json") or {}
     print(f"wrote {write(args.run_dir, args.profile, timings)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

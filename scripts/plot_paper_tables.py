@@ -9,6 +9,7 @@ SFT vs RL Table 3, scaling Fig. 4 read off the plot, ±1); each figure is titled
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -89,22 +90,25 @@ def scaling(path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument(
         "--out",
         type=Path,
         default=Path(__file__).resolve().parent.parent / "assets",
         help="folder for the PNG files (default: assets/)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     grouped_bars(TABLE_4_REWARD, "Reward granularity, Tool-N1-7B (Table 4)", args.out / "paper_reward_ablation.png")
     grouped_bars(TABLE_5_DATA, "Data composition, 7B (Table 5)", args.out / "paper_data_composition.png")
     grouped_bars(TABLE_3_SFT_RL, "SFT vs RL on 5,518 ToolACE samples (Table 3)", args.out / "paper_sft_vs_rl.png")
     scaling(args.out / "paper_scaling.png")
     print(f"wrote 4 figures to {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 from pathlib import Path
 
 
@@ -69,15 +70,18 @@ def gguf_to_hf(gguf_path: Path, out: Path) -> Path:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder (created; reused if complete)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if (args.out / "config.json").exists() and (args.out / "tokenizer.json").exists():
         print(f"{args.out} already holds the model")
-        return
+        return 0
     print(f"wrote {gguf_to_hf(smollm2_gguf(), args.out)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

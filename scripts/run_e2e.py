@@ -27,6 +27,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -40,11 +41,25 @@ BFCL_SLICE = ["simple_python_0", "multiple_0", "parallel_0", "live_simple_0-0-0"
 PROFILES = {
     "default": {
         "demo": ["--toolace", "120", "--xlam", "240", "--heldout", "40", "--tools", "2"],
-        "sft": ["max_steps=14", "per_device_train_batch_size=1", "gradient_accumulation_steps=2",
-                "learning_rate=1.0e-3", "cutoff_len=1024", "save_steps=1000", "logging_steps=2"],
-        "grpo": ["data.train_batch_size=1", "actor_rollout_ref.rollout.n=4", "data.max_response_length=128",
-                 "data.max_prompt_length=1024", "actor_rollout_ref.actor.optim.lr=1e-5", "trainer.save_freq=1",
-                 "trainer.test_freq=-1", "actor_rollout_ref.model.enable_gradient_checkpointing=false"],
+        "sft": [
+            "max_steps=14",
+            "per_device_train_batch_size=1",
+            "gradient_accumulation_steps=2",
+            "learning_rate=1.0e-3",
+            "cutoff_len=1024",
+            "save_steps=1000",
+            "logging_steps=2",
+        ],
+        "grpo": [
+            "data.train_batch_size=1",
+            "actor_rollout_ref.rollout.n=4",
+            "data.max_response_length=128",
+            "data.max_prompt_length=1024",
+            "actor_rollout_ref.actor.optim.lr=1e-5",
+            "trainer.save_freq=1",
+            "trainer.test_freq=-1",
+            "actor_rollout_ref.model.enable_gradient_checkpointing=false",
+        ],
         "grpo_steps": 4,
         "heldout": 50,
         "max_tokens": 128,
@@ -52,16 +67,29 @@ PROFILES = {
     },
     "tiny": {
         "demo": ["--toolace", "12", "--xlam", "12", "--heldout", "4", "--tools", "2"],
-        "sft": ["max_steps=2", "per_device_train_batch_size=1", "gradient_accumulation_steps=1",
-                "learning_rate=1.0e-3", "cutoff_len=1024", "save_steps=1000", "logging_steps=1"],
-        "grpo": ["data.train_batch_size=2", "actor_rollout_ref.rollout.n=2", "data.max_response_length=8",
-                 "data.max_prompt_length=4096", "trainer.save_freq=1", "trainer.test_freq=-1"],
+        "sft": [
+            "max_steps=2",
+            "per_device_train_batch_size=1",
+            "gradient_accumulation_steps=1",
+            "learning_rate=1.0e-3",
+            "cutoff_len=1024",
+            "save_steps=1000",
+            "logging_steps=1",
+        ],
+        "grpo": [
+            "data.train_batch_size=2",
+            "actor_rollout_ref.rollout.n=2",
+            "data.max_response_length=8",
+            "data.max_prompt_length=4096",
+            "trainer.save_freq=1",
+            "trainer.test_freq=-1",
+        ],
         "grpo_steps": 2,
         "heldout": 6,
         "max_tokens": 8,
         "bfcl_ids": ["simple_python_0", "multiple_0"],
     },
-}  # fmt: skip
+}
 
 
 def python(env: str) -> str:
@@ -101,8 +129,9 @@ class Run:
             **(env or {}),
         }
         with (self.root / "logs" / f"{stage}.log").open("a") as log:
-            process = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       text=True)  # fmt: skip
+            process = subprocess.Popen(
+                cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
             for line in process.stdout:
                 log.write(line)
                 if not line.startswith(("WARNING", "  warnings.warn", "[WARNING")):
@@ -116,17 +145,45 @@ class Run:
 
 def stage_data(run: Run) -> None:
     out = run.dir("data")
-    run.sh("data", [python("rl"), "make_demo_data.py", "--output-dir", str(out / "raw"), *run.profile["demo"]],
-           cwd=REPO / "data_process")  # fmt: skip
-    for name, toolace, xlam in [("train", "toolace.json", "xlam.json"),
-                                ("heldout", "heldout_toolace.json", "heldout_xlam.json")]:  # fmt: skip
-        run.sh("data", [python("rl"), "data_process.py", "--toolace", str(out / "raw" / toolace), "--xlam",
-                        str(out / "raw" / xlam), "--output-dir", str(out / f"unified_{name}"), "--no-progress"],
-               cwd=REPO / "data_process")  # fmt: skip
+    run.sh(
+        "data",
+        [python("rl"), "make_demo_data.py", "--output-dir", str(out / "raw"), *run.profile["demo"]],
+        cwd=REPO / "data_process",
+    )
+    for name, toolace, xlam in [
+        ("train", "toolace.json", "xlam.json"),
+        ("heldout", "heldout_toolace.json", "heldout_xlam.json"),
+    ]:
+        run.sh(
+            "data",
+            [
+                python("rl"),
+                "data_process.py",
+                "--toolace",
+                str(out / "raw" / toolace),
+                "--xlam",
+                str(out / "raw" / xlam),
+                "--output-dir",
+                str(out / f"unified_{name}"),
+                "--no-progress",
+            ],
+            cwd=REPO / "data_process",
+        )
         ratio = ["--train-ratio", "0.9"] if name == "train" else ["--train-ratio", "0"]
-        run.sh("data", [python("rl"), "to_verl_parquet.py", "--input", str(out / f"unified_{name}" / "unified.jsonl"),
-                        "--output-dir", str(out / f"verl_{name}"), "--no-progress", *ratio],
-               cwd=REPO / "data_process")  # fmt: skip
+        run.sh(
+            "data",
+            [
+                python("rl"),
+                "to_verl_parquet.py",
+                "--input",
+                str(out / f"unified_{name}" / "unified.jsonl"),
+                "--output-dir",
+                str(out / f"verl_{name}"),
+                "--no-progress",
+                *ratio,
+            ],
+            cwd=REPO / "data_process",
+        )
 
 
 def stage_model(run: Run, profile: str, given: str | None) -> Path:
@@ -136,7 +193,7 @@ def stage_model(run: Run, profile: str, given: str | None) -> Path:
     if profile == "tiny":
         out = run.dir("model") / "base"
         if not (out / "config.json").exists():
-            run.sh("model", [python("rl"), str(REPO / "tests" / "tiny_model.py"), str(out)])
+            run.sh("model", [python("rl"), str(REPO / "scripts" / "tiny_model.py"), str(out)])
         return out
     out = REPO / "outputs" / "models" / "smollm2-135m-instruct"
     run.sh("model", [python("sft"), str(REPO / "scripts" / "prepare_smollm2.py"), "--out", str(out)])
@@ -147,31 +204,83 @@ def stage_sft(run: Run, base: Path) -> Path:
     out = run.dir("sft")
     journal = out / "template_teacher.jsonl"
     records = str(run.root / "data" / "unified_train" / "unified.jsonl")
-    run.sh("sft", [python("rl"), str(REPO / "scripts" / "template_teacher.py"), "--records", records, "--output",
-                   str(journal)])  # fmt: skip
+    run.sh(
+        "sft",
+        [python("rl"), str(REPO / "scripts" / "template_teacher.py"), "--records", records, "--output", str(journal)],
+    )
     data_dir = out / "lf_data"
-    run.sh("sft", [python("sft"), "data_process.py", "--input", str(journal), "--output-dir", str(data_dir),
-                   "--prompt", "train", "--dedupe-tool-intro", "--records", records],
-           cwd=REPO / "LLaMA-Factory")  # fmt: skip
+    run.sh(
+        "sft",
+        [
+            python("sft"),
+            "data_process.py",
+            "--input",
+            str(journal),
+            "--output-dir",
+            str(data_dir),
+            "--prompt",
+            "train",
+            "--dedupe-tool-intro",
+            "--records",
+            records,
+        ],
+        cwd=REPO / "LLaMA-Factory",
+    )
     adapter, merged = out / "lora", out / "merged"
     cpu = ["bf16=false", "report_to=none", "preprocessing_num_workers=1", "dataloader_num_workers=0"]
-    run.sh("sft", [LF_CLI, "train", "examples/train_lora/qwen_tool_call100.yaml",
-                   f"model_name_or_path={base}", f"dataset_dir={data_dir}", f"output_dir={adapter}",
-                   "num_train_epochs=100", *cpu, *run.profile["sft"]],
-           cwd=REPO / "LLaMA-Factory", env={"FORCE_TORCHRUN": "0"})  # fmt: skip
-    run.sh("sft", [LF_CLI, "export", "examples/qwen_merge.yaml",
-                   f"model_name_or_path={base}", f"adapter_name_or_path={adapter}", f"export_dir={merged}"],
-           cwd=REPO / "LLaMA-Factory")  # fmt: skip
+    run.sh(
+        "sft",
+        [
+            LF_CLI,
+            "train",
+            "examples/train_lora/qwen_tool_call100.yaml",
+            f"model_name_or_path={base}",
+            f"dataset_dir={data_dir}",
+            f"output_dir={adapter}",
+            "num_train_epochs=100",
+            *cpu,
+            *run.profile["sft"],
+        ],
+        cwd=REPO / "LLaMA-Factory",
+        env={"FORCE_TORCHRUN": "0"},
+    )
+    run.sh(
+        "sft",
+        [
+            LF_CLI,
+            "export",
+            "examples/qwen_merge.yaml",
+            f"model_name_or_path={base}",
+            f"adapter_name_or_path={adapter}",
+            f"export_dir={merged}",
+        ],
+        cwd=REPO / "LLaMA-Factory",
+    )
     return merged
 
 
 def stage_grpo(run: Run, sft_model: Path) -> Path:
     out = run.dir("grpo")
     data = run.root / "data" / "verl_train"
-    run.sh("grpo", [python("rl"), str(REPO / "verl" / "train_trl.py"), "--model", str(sft_model), "--train-file",
-                    str(data / "train.parquet"), "--output-dir", str(out), "--device", "cpu", "--max-steps",
-                    str(run.profile["grpo_steps"]), *(["--resume"] if any(out.glob("checkpoint-*")) else []),
-                    *run.profile["grpo"]])  # fmt: skip
+    run.sh(
+        "grpo",
+        [
+            python("rl"),
+            str(REPO / "verl" / "train_trl.py"),
+            "--model",
+            str(sft_model),
+            "--train-file",
+            str(data / "train.parquet"),
+            "--output-dir",
+            str(out),
+            "--device",
+            "cpu",
+            "--max-steps",
+            str(run.profile["grpo_steps"]),
+            *(["--resume"] if any(out.glob("checkpoint-*")) else []),
+            *run.profile["grpo"],
+        ],
+    )
     return out / "final"
 
 
@@ -190,27 +299,89 @@ def stage_eval(run: Run, models: dict[str, Path]) -> None:
         if (out / ".done").exists():
             continue
         port = free_port()
-        serve = [python("rl"), str(REPO / "eval" / "serve_hf.py"), "--model", str(model), "--port", str(port),
-                 "--served-model-name", name, "--max-tokens-cap", tokens, "--max-batch", "16"]  # fmt: skip
+        serve = [
+            python("rl"),
+            str(REPO / "eval" / "serve_hf.py"),
+            "--model",
+            str(model),
+            "--port",
+            str(port),
+            "--served-model-name",
+            name,
+            "--max-tokens-cap",
+            tokens,
+            "--max-batch",
+            "16",
+        ]
         log = (run.root / "logs" / f"serve_{name}.log").open("w")
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         server = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=env)
         base_url = f"http://127.0.0.1:{port}/v1"
         try:
-            run.sh("eval", [python("rl"), str(REPO / "eval" / "heldout.py"), "--data", str(heldout), "--output",
-                            str(out / "heldout"), "--limit", str(run.profile["heldout"]), "--base-url", base_url,
-                            "--model", name, "--max-tokens", tokens, "--concurrency", "16",
-                            "--timeout", "900"])  # fmt: skip
+            run.sh(
+                "eval",
+                [
+                    python("rl"),
+                    str(REPO / "eval" / "heldout.py"),
+                    "--data",
+                    str(heldout),
+                    "--output",
+                    str(out / "heldout"),
+                    "--limit",
+                    str(run.profile["heldout"]),
+                    "--base-url",
+                    base_url,
+                    "--model",
+                    name,
+                    "--max-tokens",
+                    tokens,
+                    "--concurrency",
+                    "16",
+                    "--timeout",
+                    "900",
+                ],
+            )
             bfcl = out / "bfcl"
             key = "tool-n1/e2e-" + name.replace("_", "-")
             common = ["--project-root", str(bfcl / "root"), "--model", key, "--result-dir", str(bfcl / "result")]
-            run.sh("eval", [python("eval"), str(REPO / "eval" / "run_bfcl.py"), "generate", *common, "--base-url",
-                            base_url, "--local-model-path", str(model), "--max-tokens", tokens, "--ids",
-                            ",".join(run.profile["bfcl_ids"]), "--num-threads", "16", "--wait", "300"])  # fmt: skip
+            run.sh(
+                "eval",
+                [
+                    python("eval"),
+                    str(REPO / "eval" / "run_bfcl.py"),
+                    "generate",
+                    *common,
+                    "--base-url",
+                    base_url,
+                    "--local-model-path",
+                    str(model),
+                    "--max-tokens",
+                    tokens,
+                    "--ids",
+                    ",".join(run.profile["bfcl_ids"]),
+                    "--num-threads",
+                    "16",
+                    "--wait",
+                    "300",
+                ],
+            )
             categories = sorted({i.rsplit("_", 1)[0] for i in run.profile["bfcl_ids"]})
-            run.sh("eval", [python("eval"), str(REPO / "eval" / "run_bfcl.py"), "evaluate", *common, "--partial-eval",
-                            "--score-dir", str(bfcl / "score"), "--test-category", ",".join(categories),
-                            "--output", str(bfcl / "report.json")])  # fmt: skip
+            run.sh(
+                "eval",
+                [
+                    python("eval"),
+                    str(REPO / "eval" / "run_bfcl.py"),
+                    "evaluate",
+                    *common,
+                    "--partial-eval",
+                    "--score-dir",
+                    str(bfcl / "score"),
+                    "--test-category",
+                    ",".join(categories),
+                    "--output",
+                    str(bfcl / "report.json"),
+                ],
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -218,8 +389,10 @@ def stage_eval(run: Run, models: dict[str, Path]) -> None:
         (out / ".done").write_text("")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument(
         "--profile",
         choices=list(PROFILES),
@@ -229,7 +402,7 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, default=None, help="output folder (default: outputs/e2e-<profile>)")
     parser.add_argument("--model", default=None, help="a local Hugging Face model folder instead of the default")
     parser.add_argument("--redo", choices=STAGES, default=None, help="run this stage and all later ones again")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     run = Run((args.run_dir or REPO / "outputs" / f"e2e-{args.profile}").resolve(), args.profile)
     if args.redo:
@@ -258,7 +431,8 @@ def main() -> None:
         if not skip:
             run.finish(stage, time.monotonic() - started)
     print(f"report: {run.root / 'report.md'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -64,8 +64,10 @@ def read_rows(path: Path, problems: Counter):
             yield f"line {number}", response, truth, row.get("extra_info")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, help="JSONL file of responses and ground truths")
     source.add_argument("--demo", action="store_true", help="score built-in examples under every variant and mode")
@@ -82,7 +84,7 @@ def main() -> None:
         help="faithful = the original reward; improved = all documented fixes (default faithful)",
     )
     parser.add_argument("--output", type=Path, help="write each row's reward dict as JSONL here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     if args.demo:
         print(f"| {'response':<36} | " + " | ".join(f"{v:>18}" for v in VARIANTS) + " | improved binary |")
@@ -91,7 +93,7 @@ def main() -> None:
             scores = [compute_score("toolcall", response, json.dumps(truth), variant=v)["score"] for v in VARIANTS]
             improved = compute_score("toolcall", response, json.dumps(truth), mode="improved")
             print(f"| {label:<36} | " + " | ".join(f"{s:>18.1f}" for s in scores) + f" | {improved['score']:>15.1f} |")
-        return
+        return 0
 
     problems: Counter = Counter()
     totals: Counter = Counter()
@@ -115,7 +117,8 @@ def main() -> None:
     print("  parse errors:", ", ".join(f"{k} ×{v}" for k, v in errors.most_common(5)))
     for problem, count in problems.most_common(10):
         print(f"  unreadable: {problem} ×{count}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

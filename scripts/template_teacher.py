@@ -17,13 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "data_process"))
-
-from distill_samples import load_samples, system_prompt  # noqa: E402
-
-from tool_n1.prompts import format_response  # noqa: E402
-from tool_n1.reward import compute_score  # noqa: E402
+from tool_n1.distillation import load_samples, system_prompt
+from tool_n1.prompts import format_response
+from tool_n1.reward import compute_score
 
 
 def reasoning(calls: list[dict]) -> str:
@@ -32,8 +28,10 @@ def reasoning(calls: list[dict]) -> str:
     return f"The request needs {names}; the arguments are in the question."
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--records", required=True, help="unified JSONL from data_process.py")
     parser.add_argument("--output", type=Path, required=True, help="journal JSONL in distill_data.py's format")
     parser.add_argument(
@@ -42,7 +40,7 @@ def main() -> None:
         help="record ids to use: single-turn ones, as the distillation (default %(default)s)",
     )
     parser.add_argument("--limit", type=int, default=None, help="at most this many samples (default: all)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     samples, skipped = load_samples(args.records, set(args.ids.split(",")), args.limit)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -52,16 +50,24 @@ def main() -> None:
             output = format_response(sample["answer"], reasoning(sample["answer"]))
             reward = compute_score("toolcall", output, json.dumps(sample["answer"]))
             line = {
-                "schema": 1, "key": sample["key"], "source_id": sample["source_id"], "input_line": sample["line"],
-                "status": "kept" if reward["score"] >= 1 else "dropped", "reason": None,
+                "schema": 1,
+                "key": sample["key"],
+                "source_id": sample["source_id"],
+                "input_line": sample["line"],
+                "status": "kept" if reward["score"] >= 1 else "dropped",
+                "reason": None,
                 "teacher": {"model": "template", "base_url_host": None},
                 "prompt": {"kind": "distill", "sha256": hashlib.sha256(system.encode()).hexdigest()},
-                "system_prompt": system, "query": sample["query"], "answer": sample["answer"], "output": output,
+                "system_prompt": system,
+                "query": sample["query"],
+                "answer": sample["answer"],
+                "output": output,
                 "reward": {"variant": "binary", "mode": "faithful", **reward},
-            }  # fmt: skip
+            }
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
     print(f"template teacher: {len(samples)} samples -> {args.output} (records skipped: {dict(skipped)})")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -14,7 +14,7 @@ SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 
 # Stage folders are plain script folders (no __init__.py); their modules import each other by name.
 # Never put REPO itself on sys.path: our `verl/` folder would shadow the installed verl package.
-for stage in ("data_process", "eval"):
+for stage in ("data_process", "eval", "scripts"):
     path = str(REPO / stage)
     if path not in sys.path:
         sys.path.insert(0, path)

@@ -9,7 +9,7 @@ import acebench  # eval/ is on sys.path via tests/conftest.py
 import pytest
 
 from tests.conftest import require_shared_fixtures
-from tests.openai_stub import Action, OpenAIStub
+from tool_n1.openai_stub import Action, OpenAIStub
 from tool_n1.parsing import parse_response
 
 
@@ -50,8 +50,9 @@ def test_echo_scores_100_except_known_unsatisfiable(rows):
 def test_paper_era_answers_swap_six_lines(data_dir, rows):
     changes = require_shared_fixtures("acebench") / "changes_since_e6db74b.jsonl"
     old = {r.id: r for r in acebench.load(data_dir, changes=changes)}
-    changed = [r.id for r in rows if (r.answer, r.question, r.time) != (old[r.id].answer, old[r.id].question,
-                                                                        old[r.id].time)]  # fmt: skip
+    changed = [
+        r.id for r in rows if (r.answer, r.question, r.time) != (old[r.id].answer, old[r.id].question, old[r.id].time)
+    ]
     assert sorted(changed) == sorted(json.loads(line)["id"] for line in changes.read_text().splitlines())
     assert old["normal_single_turn_single_function_0"].time == ""
     assert not isinstance(old["normal_atom_object_short_42"].answer, list)
@@ -110,16 +111,38 @@ def test_clear_errors(tmp_path):
 
 
 def test_end_to_end_against_stub(data_dir, rows, tmp_path):
-    picked = [r for c in ("normal_atom_list", "normal_single_turn_parallel_function") for r in
-              [x for x in rows if x.category == c][:10]]  # fmt: skip
+    picked = [
+        r
+        for c in ("normal_atom_list", "normal_single_turn_parallel_function")
+        for r in [x for x in rows if x.category == c][:10]
+    ]
     echo = acebench.echo_outputs(picked)
     plans = {acebench.messages_for(r)[1]["content"]: [Action.ok(echo[r.id])] for r in picked}
     assert len(plans) == 20
     with OpenAIStub(plans) as stub:
-        code = acebench.main(["--data", str(data_dir), "--categories", "normal_atom_list",
-                              "normal_single_turn_parallel_function", "--limit", "10", "--base-url", stub.base_url,
-                              "--model", "stub", "--output", str(tmp_path), "--concurrency", "4", "--timeout", "10",
-                              "--retries", "0"])  # fmt: skip
+        code = acebench.main(
+            [
+                "--data",
+                str(data_dir),
+                "--categories",
+                "normal_atom_list",
+                "normal_single_turn_parallel_function",
+                "--limit",
+                "10",
+                "--base-url",
+                stub.base_url,
+                "--model",
+                "stub",
+                "--output",
+                str(tmp_path),
+                "--concurrency",
+                "4",
+                "--timeout",
+                "10",
+                "--retries",
+                "0",
+            ]
+        )
     assert code == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["per_category"]["normal_atom_list"]["correct"] == 10

@@ -9,7 +9,7 @@ import apibank  # eval/ is on sys.path via tests/conftest.py
 import pytest
 
 from tests.conftest import require_shared_fixtures
-from tests.openai_stub import Action, OpenAIStub
+from tool_n1.openai_stub import Action, OpenAIStub
 from tool_n1.parsing import parse_response
 from tool_n1.prompts import format_response
 
@@ -31,8 +31,11 @@ def test_counts_and_formats_agree(official, hammer):
     assert [s.answer for s in official] == [s.answer for s in hammer]  # typed ground truth from the dialogues
     assert official[0].answer["name"] == "ModifyRegistration"
     assert official[0].transcript.endswith("Generate API Request:\n")
-    assert official[0].tools[2]["parameters"]["required"] == ["appointment_id", "new_appointment_date",
-                                                              "new_appointment_doctor"]  # fmt: skip
+    assert official[0].tools[2]["parameters"]["required"] == [
+        "appointment_id",
+        "new_appointment_date",
+        "new_appointment_doctor",
+    ]
 
 
 def test_every_api_is_included_or_excluded(official):
@@ -91,8 +94,9 @@ def test_clear_errors(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps([{"a": 1}]))
     with pytest.raises(ValueError, match="unknown format"):
         apibank.load(tmp_path / "x.json")
-    (tmp_path / "y.json").write_text(json.dumps([{"file": "f", "id": 0, "instruction": "", "input": "",
-                                                  "expected_output": ""}]))  # fmt: skip
+    (tmp_path / "y.json").write_text(
+        json.dumps([{"file": "f", "id": 0, "instruction": "", "input": "", "expected_output": ""}])
+    )
     with pytest.raises(FileNotFoundError, match="dialogue folder"):
         apibank.load(tmp_path / "y.json")
 
@@ -135,7 +139,20 @@ def test_end_to_end_against_stub(official, tmp_path):
     raw = [json.loads(line) for line in (tmp_path / "raw.jsonl").read_text().splitlines()]
     assert sorted(r["id"] for r in raw) == sorted(s.id for s in samples)
     # offline rescoring of the saved outputs gives the same numbers
-    assert apibank.main(["--data", str(data), "--limit", "20", "--predictions", str(tmp_path / "raw.jsonl"),
-                         "--output", str(tmp_path / "re")]) == 0  # fmt: skip
+    assert (
+        apibank.main(
+            [
+                "--data",
+                str(data),
+                "--limit",
+                "20",
+                "--predictions",
+                str(tmp_path / "raw.jsonl"),
+                "--output",
+                str(tmp_path / "re"),
+            ]
+        )
+        == 0
+    )
     again = json.loads((tmp_path / "re" / "report.json").read_text())
     assert again["structural_all"] == report["structural_all"]

@@ -33,13 +33,24 @@ def adversarial(sentinel: str) -> list[str]:
         {"name": "copy.copy", "arguments": {"x": 1}},
     ]
     return [
-        "", "garbage", "<tool_call>", "<tool_call></tool_call>", _tc("42"), _tc('"text"'), _tc("null"),
-        _tc("[1, 2]"), _tc('{"name": "add", "arguments": {"a": 1, "b": 2}}'),  # bare dict (accepted, as training)
-        _tc('[{"name": 5, "arguments": {}}]'), _tc('[{"name": "add", "arguments": "a=1"}]'),
-        _tc('[{"name": "add", "arguments": [1]}]'), _tc("[" * 5000 + "]" * 5000), _tc('[{"name": "add", '
-        '"arguments": {"a": ' + "9" * 5000 + "}}]"), _tc('[{"name": "add", "arguments": {"a": NaN}}]'),
-        *[_tc(json.dumps([call])) for call in calls], _tc(json.dumps(calls)),
-    ]  # fmt: skip
+        "",
+        "garbage",
+        "<tool_call>",
+        "<tool_call></tool_call>",
+        _tc("42"),
+        _tc('"text"'),
+        _tc("null"),
+        _tc("[1, 2]"),
+        _tc('{"name": "add", "arguments": {"a": 1, "b": 2}}'),  # bare dict (accepted, as training)
+        _tc('[{"name": 5, "arguments": {}}]'),
+        _tc('[{"name": "add", "arguments": "a=1"}]'),
+        _tc('[{"name": "add", "arguments": [1]}]'),
+        _tc("[" * 5000 + "]" * 5000),
+        _tc('[{"name": "add", "arguments": {"a": ' + "9" * 5000 + "}}]"),
+        _tc('[{"name": "add", "arguments": {"a": NaN}}]'),
+        *[_tc(json.dumps([call])) for call in calls],
+        _tc(json.dumps(calls)),
+    ]
 
 
 def test_decoders_never_raise_anything_but_decode_error(tmp_path):
@@ -98,9 +109,22 @@ def test_evaluate_survives_adversarial_results(tmp_path):
         entries = load_dataset_entry(category, include_prereq=False, include_language_specific_hint=False)
         lines = [json.dumps({"id": e["id"], "result": r}) for e, r in zip(entries, replies, strict=False)]
         (folder / f"BFCL_v4_{category}_result.json").write_text("\n".join(lines) + "\n")
-    report = run_bfcl.main(["evaluate", "--project-root", str(root), "--model", key, "--partial-eval",
-                            "--result-dir", str(tmp_path / "result"), "--score-dir", str(tmp_path / "score"),
-                            "--test-category", ",".join(categories)])  # fmt: skip
+    report = run_bfcl.run(
+        [
+            "evaluate",
+            "--project-root",
+            str(root),
+            "--model",
+            key,
+            "--partial-eval",
+            "--result-dir",
+            str(tmp_path / "result"),
+            "--score-dir",
+            str(tmp_path / "score"),
+            "--test-category",
+            ",".join(categories),
+        ]
+    )
     assert set(report["categories"]) == set(categories)
     assert report["categories"]["simple_python"]["accuracy"] == 0.0
     assert not (tmp_path / "sentinel").exists()

@@ -30,8 +30,23 @@ def test_evaluate_and_report_reproduce_table2(tmp_path, name, capsys):
     counts = TABLE2_COUNTS[name]
     bfcl_synthetic.write_single_turn(tmp_path / "result", key, counts)
     out = tmp_path / "report.json"
-    run_bfcl.main(["evaluate", "--project-root", str(root), "--model", key, "--result-dir", str(tmp_path / "result"),
-                   "--score-dir", str(tmp_path / "score"), "--prompt", "original", "--output", str(out)])  # fmt: skip
+    run_bfcl.main(
+        [
+            "evaluate",
+            "--project-root",
+            str(root),
+            "--model",
+            key,
+            "--result-dir",
+            str(tmp_path / "result"),
+            "--score-dir",
+            str(tmp_path / "score"),
+            "--prompt",
+            "original",
+            "--output",
+            str(out),
+        ]
+    )
     report = json.loads(out.read_text())
     cats = report["categories"]
     assert len(cats) == 13
@@ -60,11 +75,14 @@ def test_report_from_per_category_numbers(tmp_path, name, simple):
     if simple == "aggregate":
         scores["simple"] = paper["simple"]
     else:  # three parts with the same mean
-        scores |= {"simple_python": paper["simple"] + 1, "simple_java": paper["simple"] - 2,
-                   "simple_javascript": paper["simple"] + 1}  # fmt: skip
+        scores |= {
+            "simple_python": paper["simple"] + 1,
+            "simple_java": paper["simple"] - 2,
+            "simple_javascript": paper["simple"] + 1,
+        }
     path = tmp_path / "scores.json"
     path.write_text(json.dumps(scores))
-    report = run_bfcl.main(["report", "--scores", str(path), "--label", name])
+    report = run_bfcl.run(["report", "--scores", str(path), "--label", name])
     assert json.loads(path.with_suffix(".report.json").read_text()) == report
     row = report["paper_metrics"]
     assert not _close(row, paper, ("simple", "non_live", "live", "overall"))

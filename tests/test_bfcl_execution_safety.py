@@ -139,10 +139,13 @@ def test_hostile_corpus_never_executes(tmp_path, monkeypatch):
     entries = [
         ("multi_turn_base_900", ["MemoryAPI_kv"], {"MemoryAPI_kv": memory_config}),
         ("multi_turn_base_901", ["MathAPI"], {}),
-        ("multi_turn_base_902", ["GorillaFileSystem", "MathAPI"], {"GorillaFileSystem": {"root": {"w": {
-            "type": "directory", "contents": {}}}}}),
+        (
+            "multi_turn_base_902",
+            ["GorillaFileSystem", "MathAPI"],
+            {"GorillaFileSystem": {"root": {"w": {"type": "directory", "contents": {}}}}},
+        ),
         ("multi_turn_base_903", ["MathAPI", "TwitterAPI"], {}),
-    ]  # fmt: skip
+    ]
     model = MODEL.replace("-", "_")
     memory_instance = f"{model}_multi_turn_base_900_MemoryAPI_kv_instance"
     refused = executed = 0

@@ -9,15 +9,26 @@ import re
 import pytest
 
 from tests.bfcl_support import bfcl_root
-from tests.openai_stub import Action, OpenAIStub
+from tool_n1.openai_stub import Action, OpenAIStub
 
 pytestmark = pytest.mark.eval_env
 
-IDS = ["simple_python_0", "simple_python_7", "simple_java_3", "simple_javascript_2", "parallel_4",
-       "live_multiple_10-4-2", "live_simple_0-0-0", "irrelevance_0", "irrelevance_5"]  # fmt: skip
+IDS = [
+    "simple_python_0",
+    "simple_python_7",
+    "simple_java_3",
+    "simple_javascript_2",
+    "parallel_4",
+    "live_multiple_10-4-2",
+    "live_simple_0-0-0",
+    "irrelevance_0",
+    "irrelevance_5",
+]
 USER = re.compile(r"<\|im_start\|>user\n(.*?)<\|im_end\|>", re.DOTALL)
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")  # fmt: skip
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def tiny_tokenizer_dir(path):
@@ -29,16 +40,24 @@ def tiny_tokenizer_dir(path):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
-    tok.train_from_iterator(["<tool_call>[{\"name\": \"f\", \"arguments\": {}}]</tool_call>", "Help me find the"],
-                            trainer)  # fmt: skip
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(['<tool_call>[{"name": "f", "arguments": {}}]</tool_call>', "Help me find the"], trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     fast.chat_template = CHATML
     fast.save_pretrained(path)
-    config = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "max_position_embeddings": 32768,
-              "vocab_size": 400, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 1,
-              "num_key_value_heads": 1, "intermediate_size": 8}  # fmt: skip
+    config = {
+        "architectures": ["Qwen2ForCausalLM"],
+        "model_type": "qwen2",
+        "max_position_embeddings": 32768,
+        "vocab_size": 400,
+        "hidden_size": 8,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 1,
+        "num_key_value_heads": 1,
+        "intermediate_size": 8,
+    }
     (path / "config.json").write_text(json.dumps(config))
     return path
 
@@ -67,12 +86,32 @@ def test_generate_against_stub_then_evaluate(tmp_path):
     model_dir = tiny_tokenizer_dir(tmp_path / "tiny-model")
     key = "tool-n1/e2e-stub"
     with OpenAIStub(responder=responder) as stub:
-        run_bfcl.main(["generate", "--project-root", str(root), "--model", key, "--base-url", stub.base_url,
-                       "--local-model-path", str(model_dir), "--ids", ",".join(IDS), "--num-threads", "4",
-                       "--result-dir", str(tmp_path / "result"), "--wait", "10"])  # fmt: skip
+        run_bfcl.main(
+            [
+                "generate",
+                "--project-root",
+                str(root),
+                "--model",
+                key,
+                "--base-url",
+                stub.base_url,
+                "--local-model-path",
+                str(model_dir),
+                "--ids",
+                ",".join(IDS),
+                "--num-threads",
+                "4",
+                "--result-dir",
+                str(tmp_path / "result"),
+                "--wait",
+                "10",
+            ]
+        )
     assert len(seen) == len(IDS)
-    assert all(body["model"] == str(model_dir.resolve()) and body["prompt"].startswith("<|im_start|>system\n")
-               for body in seen)  # fmt: skip
+    assert all(
+        body["model"] == str(model_dir.resolve()) and body["prompt"].startswith("<|im_start|>system\n")
+        for body in seen
+    )
     assert all("<|im_start|>user\n" in body["prompt"] and body["max_tokens"] <= 4096 for body in seen)
     folder = tmp_path / "result" / "tool-n1_e2e-stub"
     sidecar = json.loads((folder / run_bfcl.SIDECAR).read_text())
@@ -80,9 +119,22 @@ def test_generate_against_stub_then_evaluate(tmp_path):
     results = [json.loads(line) for path in folder.rglob("*_result.json") for line in path.read_text().splitlines()]
     assert sorted(r["id"] for r in results) == sorted(IDS)
     assert all(isinstance(r["result"], str) and "<tool_call>" in r["result"] for r in results)
-    report = run_bfcl.main(["evaluate", "--project-root", str(root), "--model", key, "--partial-eval",
-                            "--result-dir", str(tmp_path / "result"), "--score-dir", str(tmp_path / "score"),
-                            "--test-category", ",".join(sorted({i.rsplit("_", 1)[0] for i in IDS}))])  # fmt: skip
+    report = run_bfcl.run(
+        [
+            "evaluate",
+            "--project-root",
+            str(root),
+            "--model",
+            key,
+            "--partial-eval",
+            "--result-dir",
+            str(tmp_path / "result"),
+            "--score-dir",
+            str(tmp_path / "score"),
+            "--test-category",
+            ",".join(sorted({i.rsplit("_", 1)[0] for i in IDS})),
+        ]
+    )
     assert {c: v["accuracy"] for c, v in report["categories"].items()} == dict.fromkeys(
         {i.rsplit("_", 1)[0] for i in IDS}, 100.0
     )

@@ -14,9 +14,15 @@ from tests.bfcl_support import bfcl_root
 
 pytestmark = pytest.mark.eval_env
 
-TOY_TOOL = {"name": "get_weather", "description": "Get weather.",
-            "parameters": {"type": "dict", "properties": {"city": {"type": "string", "description": "City."}},
-                           "required": ["city"]}}  # fmt: skip
+TOY_TOOL = {
+    "name": "get_weather",
+    "description": "Get weather.",
+    "parameters": {
+        "type": "dict",
+        "properties": {"city": {"type": "string", "description": "City."}},
+        "required": ["city"],
+    },
+}
 KEY = "tool-n1/roundtrip"
 
 
@@ -47,8 +53,14 @@ def _check(bfcl, category, reply_for):
         reply = reply_for(answers[prompt["id"]], prompt, category)
         decoded = bfcl_decode.decode_ast(reply, "last")
         assert decoded == bfcl_decode.decode_ast(reply, "first")
-        result = ast_checker(prompt["function"], decoded, answers[prompt["id"]]["ground_truth"],
-                             languages[syn.language_of(category)], category, KEY.replace("/", "_"))  # fmt: skip
+        result = ast_checker(
+            prompt["function"],
+            decoded,
+            answers[prompt["id"]]["ground_truth"],
+            languages[syn.language_of(category)],
+            category,
+            KEY.replace("/", "_"),
+        )
         if not result["valid"]:
             failed[prompt["id"]] = result["error_type"]
     return len(prompts), failed
@@ -60,9 +72,18 @@ def _render(answer, prompt, category):
     return syn.render_reply(syn.render_calls(answer, prompt["function"], category))
 
 
-EXPECTED_TOTALS = {"simple_python": 400, "simple_java": 100, "simple_javascript": 50, "multiple": 200,
-                   "parallel": 200, "parallel_multiple": 200, "live_simple": 258, "live_multiple": 1053,
-                   "live_parallel": 16, "live_parallel_multiple": 24}  # fmt: skip
+EXPECTED_TOTALS = {
+    "simple_python": 400,
+    "simple_java": 100,
+    "simple_javascript": 50,
+    "multiple": 200,
+    "parallel": 200,
+    "parallel_multiple": 200,
+    "live_simple": 258,
+    "live_multiple": 1053,
+    "live_parallel": 16,
+    "live_parallel_multiple": 24,
+}
 
 
 @pytest.mark.parametrize("category", list(EXPECTED_TOTALS))
@@ -75,9 +96,15 @@ def test_possible_answers_pass_bfcl_checker(bfcl, category):
 
 
 def test_exclusion_set_is_section_2_3_plus_three_java_ids():
-    assert SECTION_2_3 == {"parallel_multiple_12", "parallel_multiple_26", "live_simple_106-63-0",
-                           "live_simple_112-68-0", "live_multiple_507-149-4", "live_multiple_964-207-0",
-                           "live_multiple_862-181-3"}  # fmt: skip
+    assert SECTION_2_3 == {
+        "parallel_multiple_12",
+        "parallel_multiple_26",
+        "live_simple_106-63-0",
+        "live_simple_112-68-0",
+        "live_multiple_507-149-4",
+        "live_multiple_964-207-0",
+        "live_multiple_862-181-3",
+    }
     assert set(EXTRA_JAVA_EXCLUSIONS) == {"simple_java_36", "simple_java_64", "simple_java_65"}
     assert all(EXCLUSIONS[i] for i in EXCLUSIONS)
 
@@ -88,8 +115,11 @@ def test_arraylist_of_any_cannot_hold_numbers_or_booleans(test_id):
     bfcl_root()
     from bfcl_eval.eval_checker.ast_eval.type_convertor.java_type_converter import java_type_converter
 
-    for text in ('new ArrayList<>(Arrays.asList("userID", 42, true))', "new ArrayList<>() {{ add(42); add(true); }}",
-                 "new ArrayList<Object>(Arrays.asList(42, true))"):  # fmt: skip
+    for text in (
+        'new ArrayList<>(Arrays.asList("userID", 42, true))',
+        "new ArrayList<>() {{ add(42); add(true); }}",
+        "new ArrayList<Object>(Arrays.asList(42, true))",
+    ):
         converted = java_type_converter(text, "ArrayList", "any")
         assert all(isinstance(v, str) for v in converted), converted
 

@@ -75,7 +75,7 @@ def test_benchmark_command_lines_default_to_the_first_block():
 
     import openai_generate
 
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(allow_abbrev=False)
     openai_generate.add_benchmark_flags(parser, limit_help="")
     assert parser.parse_args(["--output", "o"]).block == "first"
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tool_n1.call_strings import CallStringError, is_valid_call_string, parse_call_string
 
-# (input, valid, faithful parse) — original_behaviour.md §1.3, observed outputs of the original functions.
+# (input, valid, faithful parse) — observed outputs of the original ToolACE parser and validator.
 ORIGINAL_TABLE = [
     ('[get_weather(city="Paris", unit="c")]', True, [("get_weather", {"city": "Paris", "unit": "c"})]),
     ('[Weather API(city="Oslo"), news_feed()]', True, [("Weather API", {"city": "Oslo"}), ("news_feed", {})]),

@@ -62,7 +62,7 @@ def test_seeded_split_is_stable_and_faithful_drops_the_remainder():
     assert (train, test) == split_positions(12, 42, 0.9, "drop")[:2]
     assert split_positions(12, 7, 0.9, "drop")[0] != train
     train, test, dropped = split_positions(69653, 42, 0.9, "drop")
-    assert (len(train), len(test), dropped) == (62687, 6965, 1)  # Table 1 total, original_behaviour.md §1.7
+    assert (len(train), len(test), dropped) == (62687, 6965, 1)  # the paper's Table 1 total
     _, test_all, dropped = split_positions(12, 42, 0.9, "test")
     assert len(test_all) == 2 and dropped == 0
     # regression pin: random.Random(seed).shuffle is specified by Python, so this holds on every machine
@@ -397,7 +397,7 @@ def test_train_sources_restrict_train_and_keep_test_whole(shared_fixtures, tmp_p
 
 
 def test_keys_from_an_sft_manifest_select_the_distilled_records(shared_fixtures, tmp_path):
-    import distill_samples
+    from tool_n1 import distillation as distill_samples
 
     full, _ = make_parquet(tmp_path / "full", shared_fixtures, "improved")
     unified = tmp_path / "full" / "unified" / "unified.jsonl"

@@ -1,4 +1,4 @@
-"""data_process/distill_data.py against a local OpenAI-compatible stand-in (tests/openai_stub.py): CPU, loopback only.
+"""data_process/distill_data.py against a local OpenAI-compatible stand-in (tool_n1.openai_stub): CPU, loopback only.
 
 Covers fault handling (5xx, 429 + Retry-After, timeouts, malformed and truncated bodies, dropped connections),
 ``reasoning_content`` vs inline think, the reward filter counts, real request overlap, SIGKILL-and-resume of the
@@ -19,15 +19,16 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("openai")
 pytest.importorskip("tqdm")
 
 import distill_data  # noqa: E402  (data_process/ is on sys.path via tests/conftest.py)
 from resumable_jsonl import ResumableJsonl  # noqa: E402
-from teacher_client import parse_completion, retry_after_seconds, scrub, wrap_reasoning  # noqa: E402
+from teacher_client import wrap_reasoning  # noqa: E402
 
 from tests.conftest import REPO  # noqa: E402
-from tests.openai_stub import Action, OpenAIStub  # noqa: E402
+from tool_n1.cli import scrub  # noqa: E402
+from tool_n1.openai_client import parse_chat_completion, retry_after_seconds  # noqa: E402
+from tool_n1.openai_stub import Action, OpenAIStub  # noqa: E402
 from tool_n1.prompts import distillation_system_prompt, training_system_prompt  # noqa: E402
 
 SCRIPT = REPO / "data_process" / "distill_data.py"
@@ -73,10 +74,27 @@ def read_lines(path: Path) -> list[dict]:
 
 def fast_flags(base_url: str, inp: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "--input", str(inp), "--output", str(out), "--base-url", base_url, "--model", "stub-r1",
-        "--api-key-env", "DISTILL_TEST_KEY", "--timeout", "0.5", "--max-retries", "2",
-        "--backoff-base", "0.01", "--backoff-max", "0.05", "--no-progress", *extra,
-    ]  # fmt: skip
+        "--input",
+        str(inp),
+        "--output",
+        str(out),
+        "--base-url",
+        base_url,
+        "--model",
+        "stub-r1",
+        "--api-key-env",
+        "DISTILL_TEST_KEY",
+        "--timeout",
+        "0.5",
+        "--max-retries",
+        "2",
+        "--backoff-base",
+        "0.01",
+        "--backoff-max",
+        "0.05",
+        "--no-progress",
+        *extra,
+    ]
 
 
 @pytest.fixture
@@ -104,9 +122,20 @@ def test_faults_reasoning_and_filter_counts(tmp_path, key, capsys):
         "wrongname": [Action.ok(f"<think>x</think><tool_call>{calls('Oran', 'get_time')}</tool_call>")],
         "nocall": [Action.ok("<think>I cannot help.</think> Sorry.")],
     }
-    cities = {"inline": "Paris", "separate": "Rome", "r5xx": "Oslo", "r429": "Bern", "slow": "Kyiv",
-              "malformed": "Riga", "nochoices": "Rabat", "truncated": "Lima", "dropped": "Baku", "nothink": "Doha",
-              "wrongargs": "Cannes", "wrongname": "Oran"}  # fmt: skip
+    cities = {
+        "inline": "Paris",
+        "separate": "Rome",
+        "r5xx": "Oslo",
+        "r429": "Bern",
+        "slow": "Kyiv",
+        "malformed": "Riga",
+        "nochoices": "Rabat",
+        "truncated": "Lima",
+        "dropped": "Baku",
+        "nothink": "Doha",
+        "wrongargs": "Cannes",
+        "wrongname": "Oran",
+    }
     records = [record(q, cities.get(q, "X")) for q in plans] + [record("other source", "X", source="xlam")]
     inp, out = write_records(tmp_path / "in.jsonl", records), tmp_path / "out.jsonl"
     with OpenAIStub(plans) as stub:
@@ -118,8 +147,12 @@ def test_faults_reasoning_and_filter_counts(tmp_path, key, capsys):
     assert summary["selected"] == len(plans) and summary["skipped_records"] == {"not_selected": 1}
     run = summary["this_run"]
     assert (run["kept"], run["dropped"], run["failed"]) == (9, 4, 2)
-    assert run["dropped_by_reason"] == {"missing_think_tags": 1, "arguments_mismatch": 1, "names_mismatch": 1,
-                                        "tool_call_not_parsed": 1}  # fmt: skip
+    assert run["dropped_by_reason"] == {
+        "missing_think_tags": 1,
+        "arguments_mismatch": 1,
+        "names_mismatch": 1,
+        "tool_call_not_parsed": 1,
+    }
     assert run["failed_by_reason"] == {"http_500": 1, "http_400": 1}
     assert summary["total"]["lines"] == len(plans)
 
@@ -131,9 +164,14 @@ def test_faults_reasoning_and_filter_counts(tmp_path, key, capsys):
     )
     assert lines["separate"]["reasoning_content"] == "Rome, so get_weather."
     assert lines["r5xx"]["retries"] == {"http_500": 1, "http_503": 1} and lines["r5xx"]["attempts"] == 3
-    for query, reason in [("slow", "timeout"), ("malformed", "malformed_response"),
-                          ("nochoices", "malformed_response"), ("truncated", "connection_error"),
-                          ("dropped", "connection_error"), ("r429", "http_429")]:  # fmt: skip
+    for query, reason in [
+        ("slow", "timeout"),
+        ("malformed", "malformed_response"),
+        ("nochoices", "malformed_response"),
+        ("truncated", "connection_error"),
+        ("dropped", "connection_error"),
+        ("r429", "http_429"),
+    ]:
         assert lines[query]["status"] == "kept" and lines[query]["retries"] == {reason: 1}, query
     assert lines["always500"]["attempts"] == 3 and lines["always500"]["output"] is None
     assert lines["bad400"]["attempts"] == 1, "a 4xx other than 408/409/429 is not retried"
@@ -149,8 +187,11 @@ def test_faults_reasoning_and_filter_counts(tmp_path, key, capsys):
     line = lines["inline"]
     assert line["prompt"]["sha256"] == hashlib.sha256(distillation_system_prompt(TOOLS).encode()).hexdigest()
     assert line["sampling"]["temperature"] == 0.6 and line["sampling"]["max_tokens"] == 64
-    assert line["teacher"] == {"model": "stub-r1", "base_url_host": stub.base_url.split("/")[2],
-                               "response_model": "stub-r1"}  # fmt: skip
+    assert line["teacher"] == {
+        "model": "stub-r1",
+        "base_url_host": stub.base_url.split("/")[2],
+        "response_model": "stub-r1",
+    }
     assert key not in out.read_text() and key not in capsys.readouterr().out
 
 
@@ -160,16 +201,26 @@ def test_api_key_never_leaks(tmp_path, key):
     out = tmp_path / "out.jsonl"
     env = dict(os.environ, DISTILL_TEST_KEY=key)
     with OpenAIStub(plans) as stub:
-        proc = subprocess.run([sys.executable, str(SCRIPT), *fast_flags(stub.base_url, inp, out)], env=env,
-                              capture_output=True, text=True, timeout=30)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPT), *fast_flags(stub.base_url, inp, out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert all(r.authorization == f"Bearer {key}" for r in stub.state.requests), "the key was sent"
     assert proc.returncode == 0, proc.stderr
     failed = {line["query"]: line for line in read_lines(out) if line["status"] == "failed"}
     assert set(failed) == {"echo400", "echo500"} and "Bearer ***" in failed["echo400"]["detail"]
     # A 401 (bad key) stops the run with exit status 2 and a scrubbed message.
     with OpenAIStub(default=Action.echo_auth(401)) as stub:
-        fatal = subprocess.run([sys.executable, str(SCRIPT), *fast_flags(stub.base_url, inp, tmp_path / "o2.jsonl")],
-                               env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+        fatal = subprocess.run(
+            [sys.executable, str(SCRIPT), *fast_flags(stub.base_url, inp, tmp_path / "o2.jsonl")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert fatal.returncode == 2 and "401" in fatal.stderr
     texts = [proc.stdout, proc.stderr, fatal.stdout, fatal.stderr]
     texts += [p.read_text(errors="replace") for p in tmp_path.iterdir() if p.is_file()]
@@ -182,7 +233,7 @@ def test_requests_really_overlap(tmp_path, key):
     out = tmp_path / "out.jsonl"
     with OpenAIStub({q: [Action.ok(good("Paris"))] for q in queries}, latency=0.2) as stub:
         start = time.monotonic()
-        assert distill_data.main(fast_flags(stub.base_url, inp, out, "--concurrency", "8")) == 0
+        assert distill_data.main(fast_flags(stub.base_url, inp, out, "--concurrency", "8", "--timeout", "5")) == 0
         wall = time.monotonic() - start
     assert 1 < stub.state.max_in_flight <= 8
     assert wall < 16 * 0.2 / 2, wall
@@ -219,8 +270,14 @@ def test_sigkill_and_resume_real_cli(tmp_path, key):
     assert sorted(line["query"] for line in lines) == sorted(queries)
     assert len({line["key"] for line in lines}) == n and all(line["status"] == "kept" for line in lines)
     summary = json.loads(final.stdout)
-    assert summary["total"] == {"lines": n, "kept": n, "dropped": 0, "failed": 0, "dropped_by_reason": {},
-                                "failed_by_reason": {}}  # fmt: skip
+    assert summary["total"] == {
+        "lines": n,
+        "kept": n,
+        "dropped": 0,
+        "failed": 0,
+        "dropped_by_reason": {},
+        "failed_by_reason": {},
+    }
     assert summary["already_done"] >= 45 and n <= served <= n + 2 * 4, "only in-flight samples are redone"
 
 
@@ -261,8 +318,12 @@ def test_retry_failed_and_lock(tmp_path, key):
 
 
 def test_sample_keys_and_selection(tmp_path):
-    records = [record("same", "Paris"), record("same", "Paris"), record("u", "Paris", uid="row-7"),
-               record("m", "Paris", source="toolace_multiple_turn")]  # fmt: skip
+    records = [
+        record("same", "Paris"),
+        record("same", "Paris"),
+        record("u", "Paris", uid="row-7"),
+        record("m", "Paris", source="toolace_multiple_turn"),
+    ]
     inp = write_records(tmp_path / "in.jsonl", records)
     samples, skipped = distill_data.load_samples(str(inp), {"toolace_single_turn"}, None)
     keys = [s["key"] for s in samples]
@@ -274,7 +335,9 @@ def test_sample_keys_and_selection(tmp_path):
 
 def test_teacher_helpers():
     assert (
-        parse_completion(json.dumps({"choices": [{"message": {"content": "c", "reasoning": "r"}}]}))["reasoning"]
+        parse_chat_completion(json.dumps({"choices": [{"message": {"content": "c", "reasoning": "r"}}]}).encode())[
+            "reasoning"
+        ]
         == "r"
     )
     assert wrap_reasoning("<think>a</think>b", None) == "<think>a</think>b"
@@ -291,3 +354,85 @@ def test_help_documents_every_flag():
     for action in parser._actions:
         assert action.help, action.option_strings
         assert all(option in text for option in action.option_strings)
+
+
+def test_lone_surrogate_reply_is_stored_escaped_and_never_redone(tmp_path, key):
+    queries = ["s0", "s1", "s2"]
+    inp = write_records(tmp_path / "in.jsonl", [record(q, "Paris") for q in queries])
+    out = tmp_path / "out.jsonl"
+    lone = "<think>\ud800</think> " + f"<tool_call>{calls('Paris')}</tool_call>"
+    plans = {"s0": [Action.ok(good("Paris"))], "s1": [Action.ok(lone)], "s2": [Action.ok(good("Paris"))]}
+    with OpenAIStub(plans) as stub:
+        assert distill_data.main(fast_flags(stub.base_url, inp, out)) == 0
+        assert distill_data.main(fast_flags(stub.base_url, inp, out)) == 0  # resume: nothing left to do
+        assert len(stub.state.requests) == 3
+    lines = {line["query"]: line for line in read_lines(out)}
+    assert set(lines) == set(queries)
+    assert lines["s1"]["output"] == lone and lines["s1"]["status"] == "kept"
+    assert b"\\ud800" in out.read_bytes()  # escaped: the file stays valid UTF-8
+    out.read_bytes().decode("utf-8")
+
+
+def test_key_echoed_by_a_successful_reply_is_scrubbed_from_every_field(tmp_path, key):
+    echo = json.dumps(
+        {
+            "model": f"model-{key}",
+            "choices": [
+                {
+                    "message": {"content": f"{good('Paris')} {key}", "reasoning_content": f"my key is {key}"},
+                    "finish_reason": key,
+                }
+            ],
+            "usage": {"note": key, key: 1},
+        }
+    )
+    inp = write_records(tmp_path / "in.jsonl", [record("echo", "Paris")])
+    out = tmp_path / "out.jsonl"
+    with OpenAIStub({"echo": [Action.status(200, body=echo)]}) as stub:
+        assert distill_data.main(fast_flags(stub.base_url, inp, out)) == 0
+    (line,) = read_lines(out)
+    assert key not in out.read_text() and "***" in line["content"] and "***" in line["reasoning_content"]
+    assert line["teacher"]["response_model"] == "model-***" and line["usage"] == {"note": "***", "***": 1}
+
+
+def test_key_on_the_command_line_is_neither_abbreviated_nor_echoed(tmp_path, key, capsys):
+    inp = write_records(tmp_path / "in.jsonl", [record("q", "Paris")])
+    base = ["--input", str(inp), "--output", str(tmp_path / "o.jsonl"), "--no-progress"]
+    with pytest.raises(SystemExit) as exit_info:
+        distill_data.main([*base, "--api-key", key])  # once an abbreviation of --api-key-env
+    assert exit_info.value.code == 2
+    assert distill_data.main([*base, "--api-key-env", key]) == 2  # the key itself where a name belongs
+    err = capsys.readouterr().err
+    assert key not in err and "unrecognized arguments: --api-key ***" in err and "looks like a key" in err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_server_error_message_is_kept_and_a_401_stops_the_run(tmp_path, key, capsys):
+    queries = [f"q{i}" for i in range(40)]
+    inp = write_records(tmp_path / "in.jsonl", [record(q, "Paris") for q in queries])
+    with OpenAIStub(default=Action.status(401, body='{"detail": "Invalid API key"}')) as stub:
+        code = distill_data.main(fast_flags(stub.base_url, inp, tmp_path / "o.jsonl", "--concurrency", "4"))
+        sent = len(stub.state.requests)
+    assert code == 2 and "HTTP 401: Invalid API key" in capsys.readouterr().err
+    assert sent <= 4, f"{sent} requests after a 401: the run must stop, not send every sample"
+
+
+def test_server_down_stops_with_a_clear_message_and_resumes(tmp_path, key, capsys):
+    import socket
+
+    queries = [f"d{i}" for i in range(30)]
+    inp = write_records(tmp_path / "in.jsonl", [record(q, "Paris") for q in queries])
+    out = tmp_path / "out.jsonl"
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    flags = fast_flags(f"http://127.0.0.1:{port}/v1", inp, out, "--concurrency", "4", "--max-connection-failures", "6")
+    assert distill_data.main(flags) == 3
+    assert time.monotonic() - start < 10
+    err = capsys.readouterr().err
+    assert "no answer from" in err and "run the same command again to resume" in err
+    assert read_lines(out) == [], "unanswered samples are not written as failed"
+    with OpenAIStub({q: [Action.ok(good("Paris"))] for q in queries}) as stub:
+        assert distill_data.main(fast_flags(stub.base_url, inp, out)) == 0
+    assert sorted(line["query"] for line in read_lines(out)) == sorted(queries)

@@ -15,7 +15,7 @@ import pytest
 import replies
 
 from tests.conftest import require_shared_fixtures
-from tests.openai_stub import Action, OpenAIStub
+from tool_n1.openai_stub import Action, OpenAIStub
 from tool_n1.prompts import format_response
 
 MB = 1_000_000
@@ -40,9 +40,14 @@ def _tc(calls) -> str:
 def hostile_replies(name: str, key: str) -> list:
     """Replies for an item whose answer calls ``name`` with parameter ``key``."""
     return [
-        None, 42, {"text": "x"}, ["a"], "", "no call at all",
+        None,
+        42,
+        {"text": "x"},
+        ["a"],
+        "",
+        "no call at all",
         _tc([{"name": name, "arguments": {key: 10**400}}]),  # a 400-digit integer
-        _tc('[{"name": "' + name + '", "arguments": {"' + key + '": -' + "9" * 399 + '.5e300}}]'),  # inf float
+        _tc('[{"name": "' + name + '", "arguments": {"' + key + '": -' + "9" * 399 + ".5e300}}]"),  # inf float
         _tc("[" * 600 + "]" * 600),
         _tc([{"name": name, "arguments": {key: json.loads("[" * 600 + "]" * 600)}}]),  # 600 deep in the checker
         _tc([{"name": name, "arguments": {key: "a" * MB}}]),  # 1 MB of word characters (the quadratic regex case)
@@ -53,7 +58,7 @@ def hostile_replies(name: str, key: str) -> list:
         "<tool_call>[" + "{" * (MB - 20),
         _tc("\ud800 invalid surrogate"),
         _tc([{"name": name, "arguments": {key: "\ud800"}}]),
-    ]  # fmt: skip
+    ]
 
 
 def test_apibank_scores_every_hostile_reply_as_wrong(ab_samples):
@@ -97,8 +102,10 @@ def test_apibank_param_reader_is_the_official_regex_in_linear_time():
         text = "".join(random.choice(alphabet) for _ in range(random.randint(0, 12)))
         match = apibank.CALL_REGEX.search(text)
         assert apibank.find_call(text) == (match.groups() if match else None)
-        expected = [(m[1] or m[3] or m[5], m[2] if m[1] else m[4] if m[3] else m[6])
-                    for m in apibank.PARAM_REGEX.finditer(text)]  # fmt: skip
+        expected = [
+            (m[1] or m[3] or m[5], m[2] if m[1] else m[4] if m[3] else m[6])
+            for m in apibank.PARAM_REGEX.finditer(text)
+        ]
         assert apibank.find_params(text) == expected
     assert apibank.find_params("a" * MB) == []  # each character inspected a bounded number of times
 
@@ -130,8 +137,20 @@ def test_torn_last_line_is_ignored_and_resume_appends_cleanly(ab_samples, tmp_pa
 @pytest.mark.parametrize("bench", ["apibank", "acebench"])
 def test_unreachable_server_fails_without_a_score(bench, tmp_path, capsys):
     dead = "http://127.0.0.1:9/v1"  # discard port: connection refused
-    common = ["--base-url", dead, "--model", "m", "--output", str(tmp_path), "--limit", "2", "--retries", "0",
-              "--timeout", "2"]  # fmt: skip
+    common = [
+        "--base-url",
+        dead,
+        "--model",
+        "m",
+        "--output",
+        str(tmp_path),
+        "--limit",
+        "2",
+        "--retries",
+        "0",
+        "--timeout",
+        "2",
+    ]
     if bench == "apibank":
         data = require_shared_fixtures("apibank", "damo_convai") / "level-1-api.json"
         code = apibank.main(["--data", str(data), *common])
@@ -144,9 +163,17 @@ def test_unreachable_server_fails_without_a_score(bench, tmp_path, capsys):
 
 
 def test_level_two_data_is_labelled(tmp_path, capsys):
-    row = {"query": [{"role": "user", "content": "find a tool"}], "answers": [{"name": "ToolSearcher",
-           "arguments": {"keywords": "weather"}}], "tools": [{"name": "ToolSearcher", "description": "search",
-           "parameters": {"keywords": {"type": "str", "description": "k"}}}]}  # fmt: skip
+    row = {
+        "query": [{"role": "user", "content": "find a tool"}],
+        "answers": [{"name": "ToolSearcher", "arguments": {"keywords": "weather"}}],
+        "tools": [
+            {
+                "name": "ToolSearcher",
+                "description": "search",
+                "parameters": {"keywords": {"type": "str", "description": "k"}},
+            }
+        ],
+    }
     data = tmp_path / "apibank_l2.json"
     data.write_text(json.dumps([row]))
     assert apibank.main(["--data", str(data), "--echo", "--output", str(tmp_path / "o")]) == 0

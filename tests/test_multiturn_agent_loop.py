@@ -16,7 +16,7 @@ pytestmark = pytest.mark.rl_env
 pytest.importorskip("verl")
 pytest.importorskip("bfcl_eval", reason="bfcl-eval's multi-turn classes (installed --no-deps in the RL env)")
 
-from tests.tiny_model import build_tiny_tokenizer  # noqa: E402
+from tiny_model import build_tiny_tokenizer  # noqa: E402
 
 ENTRY = {
     "id": "demo_0",

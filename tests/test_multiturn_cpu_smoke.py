@@ -58,9 +58,8 @@ def fit_opening_policy(data_dir: Path, model_dir: Path, steps: int = FIT_STEPS, 
     """A tiny Qwen2 (head_dim 32, vLLM's CPU minimum): RIGHT or WRONG first, DONE after the tool result."""
     import pyarrow.parquet as pq
     import torch
+    from tiny_model import build_tiny_tokenizer
     from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    from tests.tiny_model import build_tiny_tokenizer
 
     rows = pq.read_table(str(data_dir / "train.parquet")).to_pylist()
     rows += pq.read_table(str(data_dir / "test.parquet")).to_pylist()

@@ -1,4 +1,4 @@
-"""The original reward's scores on the 44 cases of the reference table, for every variant, plus the LLaMA rows.
+"""The original reward's scores on the 44 edge cases of its table, for every variant, plus the LLaMA rows.
 
 Each row of ``golden/reward_table.json`` holds the exact response and ground truth; the scorer sees
 ``prefix + response + end``, i.e. the prompt+response string the original received. ``"crash"`` marks where the

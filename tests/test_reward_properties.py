@@ -101,6 +101,76 @@ def test_adversarial_inputs_score_zero_with_a_reason():
     assert compute_score("toolcall", None, gt)["parse_error"] == "response is a NoneType, not a string"
 
 
+ORIGINAL_RAISED = {
+    "JSON nested 5,000 deep": "<think>x</think><tool_call>" + "[" * 5000 + "]" * 5000 + "</tool_call>",
+    "integer of 5,000 digits": "<think>x</think><tool_call>" + "9" * 5000 + "</tool_call>",
+    "JSON string holding 5,000 digits": "<think>x</think><tool_call>" + json.dumps("9" * 5000) + "</tool_call>",
+    "JSON number": "<think>x</think><tool_call>5</tool_call>",
+}
+
+
+@pytest.mark.parametrize("label", ORIGINAL_RAISED)
+def test_where_the_original_raised_every_variant_scores_zero(label):
+    # One rule: the original crashed on these rows, so no variant (not even the partial ones' think bonus) and no
+    # mode gives them anything.
+    gt = '[{"name": "f", "arguments": {}}]'
+    for mode in ("faithful", "improved"):
+        for variant in VARIANTS:
+            result = compute_score("toolcall", ORIGINAL_RAISED[label], gt, variant=variant, mode=mode)
+            assert result["score"] == 0.0, (label, variant, mode, result)
+            assert "raised" in result["parse_error"], result
+
+
+@pytest.mark.parametrize("prompt_type", [[], {}, ["qwen"], {"qwen": 1}, set(), 3.5, b"qwen", ("qwen",)])
+def test_any_prompt_type_value_scores_zero_with_the_reason(prompt_type):
+    good = format_response([{"name": "f", "arguments": {}}], "t")
+    result = compute_score(
+        "toolcall", good, '[{"name": "f", "arguments": {}}]', extra_info={"prompt_type": prompt_type}
+    )
+    check_result(result)
+    assert result["score"] == 0.0 and "unknown prompt_type" in result["parse_error"]
+
+
+def _call_dense_replies() -> dict[str, str]:
+    """Replies of about 1 MB packed with calls, the costliest shapes for the comparison."""
+    one = json.dumps({"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}})
+    size = 1 << 20
+    tiny = '{"name":"f","arguments":{}}'
+    return {
+        "one list of 1 MB": "<think>x</think><tool_call>["
+        + ", ".join([one] * (size // (len(one) + 2)))
+        + "]</tool_call>",
+        "tiny calls": "<think>x</think><tool_call>[" + ",".join([tiny] * (size // 28)) + "]</tool_call>",
+        "string arguments": "<think>x</think><tool_call>["
+        + ",".join(['{"name":"f","arguments":"{\\"a\\":1}"}'] * (size // 40))
+        + "]</tool_call>",
+        "unhashable names": "<think>x</think><tool_call>["
+        + ",".join(['{"name":[1],"arguments":{}}'] * (size // 28))
+        + "]</tool_call>",
+        "one call per block": "<think>x</think>" + f"<tool_call>{one}</tool_call>" * (size // (len(one) + 23)),
+        "double-encoded list": "<think>x</think><tool_call>"
+        + json.dumps("[" + ", ".join([one] * (size // (len(one) + 2))) + "]")
+        + "</tool_call>",
+    }
+
+
+def test_call_dense_one_megabyte_replies_score_well_under_100_ms_cpu():
+    import time
+
+    gt = json.dumps([{"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}])
+    for label, reply in _call_dense_replies().items():
+        assert len(reply) >= 900_000, label
+        for mode in ("faithful", "improved"):
+            for variant in ("binary", "partial_think_name"):
+                best = float("inf")
+                for _ in range(3):  # best of three: CPU time, but a loaded machine still adds cache misses
+                    start = time.process_time()
+                    result = compute_score("toolcall", reply, gt, variant=variant, mode=mode)
+                    best = min(best, time.process_time() - start)
+                check_result(result)
+                assert best < 0.075, (label, mode, variant, f"{best * 1e3:.1f} ms")
+
+
 def test_improved_mode_treats_hundreds_of_blocks_as_degenerate():
     from tool_n1.reward import MAX_BLOCKS
 

@@ -8,9 +8,9 @@ import urllib.error
 import urllib.request
 
 import pytest
+from tiny_model import build_tiny_qwen2, build_tiny_tokenizer, write_toy_parquet
 
 from tests.conftest import REPO
-from tests.tiny_model import build_tiny_qwen2, build_tiny_tokenizer, write_toy_parquet
 
 pytestmark = pytest.mark.rl_env  # torch, transformers and pyarrow: the RL environment has all three
 
@@ -44,8 +44,10 @@ def test_routes_and_openai_shapes(server):
     )
     assert text["object"] == "text_completion" and isinstance(text["choices"][0]["text"], str)
     assert 1 <= text["usage"]["completion_tokens"] <= 5
-    chat = post(base + "/chat/completions", {"model": "tiny", "messages": [{"role": "user", "content": "hi"}],
-                                              "max_tokens": 100})  # fmt: skip
+    chat = post(
+        base + "/chat/completions",
+        {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 100},
+    )
     assert chat["choices"][0]["message"]["role"] == "assistant"
     assert chat["usage"]["completion_tokens"] <= 8  # --max-tokens-cap bounds every request
     again = post(base + "/chat/completions", {"model": "tiny", "messages": [{"role": "user", "content": "hi"}]})
@@ -66,8 +68,22 @@ def test_heldout_evaluation_end_to_end(server, tmp_path):
     base, _ = server
     data = write_toy_parquet(tmp_path / "heldout.parquet", n=4, split="test")
     out = tmp_path / "heldout_eval"
-    cmd = [sys.executable, str(REPO / "eval" / "heldout.py"), "--data", str(data), "--output", str(out),
-           "--base-url", base, "--model", "tiny", "--max-tokens", "8", "--concurrency", "2"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(REPO / "eval" / "heldout.py"),
+        "--data",
+        str(data),
+        "--output",
+        str(out),
+        "--base-url",
+        base,
+        "--model",
+        "tiny",
+        "--max-tokens",
+        "8",
+        "--concurrency",
+        "2",
+    ]
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
     report = json.loads((out / "report.json").read_text())
     assert report["all"]["n"] == 4 and report["all"]["missing"] == 0
@@ -88,8 +104,14 @@ def test_heldout_scores_saved_predictions_exactly(tmp_path):
         calls = json.loads(row["reward_model"]["ground_truth"])
         outputs[heldout.row_id(row, i)] = format_response(calls, "ok") if i % 2 == 0 else "no call"
     report = heldout.score_outputs(rows, outputs)
-    assert report["all"] == {"n": 4, "missing": 0, "score": 0.5, "format_ok": 0.5, "call_parsed": 0.5,
-                             "calls_match": 0.5}  # fmt: skip
+    assert report["all"] == {
+        "n": 4,
+        "missing": 0,
+        "score": 0.5,
+        "format_ok": 0.5,
+        "call_parsed": 0.5,
+        "calls_match": 0.5,
+    }
     with pytest.raises(SystemExit, match="does not exist"):
         heldout.load_rows(tmp_path / "nope.parquet", None)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tool_n1.prompts import distillation_system_prompt, training_system_prompt
+from tool_n1.prompts import NO_REASON_INSTRUCTION, distillation_system_prompt, training_system_prompt
 
 LF_DIR = REPO / "LLaMA-Factory"
 
@@ -187,7 +187,7 @@ EXPECTED_NO_REASON = {
 
 def test_no_reason_instruction_is_the_original_text():
     # sha256 of `new_instruction` in the original LLaMA-Factory/get_raw_sft_data.py (f9b4849), 578 chars
-    text = dp.NO_REASON_INSTRUCTION
+    text = NO_REASON_INSTRUCTION
     assert (len(text), hashlib.sha256(text.encode()).hexdigest()) == (
         578,
         "5f2fc6d60627fd70dba1393b427c24011303858b2a56b38b56a02d6f27dcba5a",
@@ -257,6 +257,58 @@ def test_every_line_is_converted_or_counted(tmp_path):
     manifest, out = convert(tmp_path, lines, "--drop-mismatched", out="strict")
     assert manifest["samples_converted"] == 6 and manifest["excluded_by_reason"]["mismatched_target"] == 1
     assert len(read(out, "tool_sft_noreason_100")) == 6
+
+
+def _hostile_lines() -> dict[str, bytes]:
+    """One journal line per crash class found by feeding generated hostile lines to the converter."""
+    base = kept_line("uid:h", "Weather in Lima?", CALLS, "t")
+    return {
+        "invalid_utf8": json.dumps(base | {"key": "uid:u", "query": "Lima?"}).encode().replace(b"Lima?", b"Lim\xff?"),
+        "not_json": b'{"key": "uid:n", "status": "kept", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        "lone_surrogate": json.dumps(base | {"key": "uid:s", "output": "<think>\ud800</think>"}).encode(),
+        "prompt_not_object": json.dumps(base | {"key": "uid:p", "prompt": [1]}).encode(),
+    }
+
+
+@pytest.mark.parametrize("prompt", ["faithful", "train"])
+def test_hostile_journal_lines_are_counted_never_crash(tmp_path, prompt):
+    good = synthetic_lines(3)
+    hostile = _hostile_lines()
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(
+        b"".join(json.dumps(line).encode() + b"\n" for line in good) + b"\n".join(hostile.values()) + b"\n"
+    )
+    flags = ["--prompt", "train"] if prompt == "train" else []
+    assert dp.main(["--input", str(src), "--output-dir", str(tmp_path / "out"), *flags]) == 0
+    manifest = json.loads((tmp_path / "out" / dp.MANIFEST).read_text())
+    excluded = manifest["excluded_by_reason"]
+    assert excluded["invalid_utf8"] == 1 and excluded["not_json"] == 1 and excluded["lone_surrogate"] == 1
+    assert manifest["lines_read"] == 7 == manifest["samples_converted"] + manifest["lines_excluded"]
+    if prompt == "faithful":
+        assert manifest["samples_converted"] == 4  # the prompt field is not read here
+    else:  # without --records, a line distilled with another prompt is counted under that reason
+        assert excluded["train_prompt_needs_records"] == 4
+
+
+def test_output_files_are_written_as_a_set(tmp_path, monkeypatch):
+    first, _ = convert(tmp_path, synthetic_lines(8), out="set")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "set").iterdir()}
+    calls = []
+    real_write = dp.FileSet.write_json
+
+    def failing_write(self, path, value, indent=2):
+        calls.append(path.name)
+        if len(calls) == 3:  # after the 50 % files, before the 100 % ones
+            raise OSError("disk full")
+        real_write(self, path, value, indent)
+
+    monkeypatch.setattr(dp.FileSet, "write_json", failing_write)
+    src = write_jsonl(tmp_path / "second.jsonl", synthetic_lines(12, seed=5))
+    with pytest.raises(OSError, match="disk full"):
+        dp.main(["--input", str(src), "--output-dir", str(tmp_path / "set")])
+    after = {p.name: p.read_bytes() for p in (tmp_path / "set").iterdir()}
+    assert after == before, "a failed run leaves the previous set whole and no temporary files"
+    assert first["samples_converted"] == 8
 
 
 def test_subsets_are_seeded_nested_shared_and_order_independent(tmp_path):

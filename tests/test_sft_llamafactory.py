@@ -78,7 +78,7 @@ def run_cli(args: list[str], tmp_path: Path, timeout: int = 300, **env: str) -> 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    from tests.tiny_model import build_tiny_qwen2, build_tiny_tokenizer
+    from tiny_model import build_tiny_qwen2, build_tiny_tokenizer
 
     path = tmp_path_factory.mktemp("tiny") / "qwen2"
     build_tiny_qwen2(path, build_tiny_tokenizer(), hidden=64)
@@ -359,10 +359,16 @@ def test_smollm2_learns_tool_n1_format(tmp_path):
     )
     assert json.loads((adapter / "trainer_state.json").read_text())["global_step"] == 24
     run_cli(
-        ["export", "examples/qwen_merge.yaml", f"model_name_or_path={base}", f"adapter_name_or_path={adapter}",
-         f"export_dir={merged}", "infer_dtype=float32"],
+        [
+            "export",
+            "examples/qwen_merge.yaml",
+            f"model_name_or_path={base}",
+            f"adapter_name_or_path={adapter}",
+            f"export_dir={merged}",
+            "infer_dtype=float32",
+        ],
         tmp_path,
-    )  # fmt: skip
+    )
     assert_merged_equals_base_plus_adapter(base, adapter, merged, atol=1e-3)
 
     seen = {row["query"] for row in json.loads((dataset_dir / "tool_sft_reason_100.json").read_text())}

@@ -182,11 +182,11 @@ def test_world_size_divisibility(trl_backend):
 def test_cli_reports_config_errors(trl_backend, tmp_path, capsys):
     argv = ["--model", "m", "--train-file", "t", "--output-dir", str(tmp_path), "data.train_batch_size=10"]
     with pytest.raises(SystemExit, match="configuration error.*multiple of"):
-        trl_backend.main([*argv, "actor_rollout_ref.actor.ppo_mini_batch_size=4"])
+        trl_backend.train([*argv, "actor_rollout_ref.actor.ppo_mini_batch_size=4"])
     with pytest.raises(SystemExit, match="reward_kwargs"):
-        trl_backend.main([*argv, "reward.custom_reward_function.reward_kwargs.variant=nope"])
+        trl_backend.train([*argv, "reward.custom_reward_function.reward_kwargs.variant=nope"])
     with pytest.raises(SystemExit) as exited:
-        trl_backend.main(["--help"])
+        trl_backend.train(["--help"])
     assert exited.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--model", "--train-file", "--val-file", "--output-dir", "--config", "--max-steps", "--device"):
@@ -208,7 +208,7 @@ def test_script_runs_standalone(tmp_path):
 
 
 def test_reward_adapter_scores_decoded_completions(trl_backend, tmp_path):
-    from tests.tiny_model import build_tiny_tokenizer
+    from tiny_model import build_tiny_tokenizer
 
     tokenizer = build_tiny_tokenizer()
     good = f"<think>weather</think><tool_call>{GT_A}</tool_call>"
@@ -238,8 +238,7 @@ def tiny_setup(tmp_path_factory):
     """A random 2-layer Qwen2 + ChatML tokenizer and 4-row train/test parquets with the verl schema."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from tests.tiny_model import build_tiny_qwen2
+    from tiny_model import build_tiny_qwen2
 
     root = tmp_path_factory.mktemp("trl_backend")
     model_dir = root / "model"
@@ -308,7 +307,7 @@ def test_two_step_grpo_run(trl_backend, tiny_setup, tmp_path):
 
     out = tmp_path / "run"
     spy = ScoreSpy()
-    summary = trl_backend.main(
+    summary = trl_backend.train(
         tiny_argv(
             tiny_setup,
             out,
@@ -344,14 +343,14 @@ def test_two_step_grpo_run(trl_backend, tiny_setup, tmp_path):
 
 def test_resume_does_not_duplicate_metrics(trl_backend, tiny_setup, tmp_path):
     out = tmp_path / "run"
-    trl_backend.main(tiny_argv(tiny_setup, out, "--max-steps", "1", "trainer.save_freq=1"), score_fn=ScoreSpy())
+    trl_backend.train(tiny_argv(tiny_setup, out, "--max-steps", "1", "trainer.save_freq=1"), score_fn=ScoreSpy())
     assert (out / "checkpoint-1").is_dir()
     assert [row["step"] for row in read_metrics(out / "metrics.jsonl")] == [1]
     # a run killed after logging step 2 but before its checkpoint: the line must not survive the resume
     with open(out / "metrics.jsonl", "a") as handle:
         handle.write(json.dumps({"step": 2, "global_step": 2, "reward_mean": 9.0}) + "\n")
     spy = ScoreSpy()
-    summary = trl_backend.main(
+    summary = trl_backend.train(
         tiny_argv(tiny_setup, out, "--max-steps", "2", "trainer.save_freq=1", "--resume"), score_fn=spy
     )
     assert summary["steps"] == 2
@@ -367,7 +366,7 @@ def test_two_step_grpo_run_on_gpu(trl_backend, tiny_setup, tmp_path):
     out = tmp_path / "gpu"
     argv = tiny_argv(tiny_setup, out, "--max-steps", "2")
     argv[argv.index("--device") + 1] = "cuda"
-    summary = trl_backend.main(argv)
+    summary = trl_backend.train(argv)
     assert summary["device"] == "cuda" and summary["steps"] == 2
     rows = read_metrics(out / "metrics.jsonl")
     assert [row["step"] for row in rows] == [1, 2]

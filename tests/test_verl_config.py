@@ -9,9 +9,9 @@ import os
 import subprocess
 
 import pytest
+from tiny_model import build_tiny_qwen2, write_toy_parquet
 
 from tests.conftest import REPO
-from tests.tiny_model import build_tiny_qwen2, write_toy_parquet
 
 pytestmark = pytest.mark.rl_env
 
@@ -191,7 +191,7 @@ def _run_script(*args, env=None):
         capture_output=True,
         text=True,
         timeout=180,
-        cwd=REPO / "verl",  # the seed's `cd verl && bash train_qwen.sh`
+        cwd=REPO / "verl",  # the original's `cd verl && bash train_qwen.sh`
         env={**os.environ, **(env or {})},
     )
 

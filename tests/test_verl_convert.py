@@ -15,9 +15,9 @@ import sys
 import textwrap
 
 import pytest
+from tiny_model import build_tiny_qwen2, build_tiny_tokenizer
 
 from tests.conftest import REPO
-from tests.tiny_model import build_tiny_qwen2, build_tiny_tokenizer
 
 pytestmark = pytest.mark.rl_env
 
@@ -92,16 +92,35 @@ def test_fsdp_checkpoint_to_hf(tmp_path, fsdp_version):
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert sorted(os.listdir(actor)) == [
-        "fsdp_config.json", "huggingface", "model_world_size_2_rank_0.pt", "model_world_size_2_rank_1.pt"
-    ]  # fmt: skip
+        "fsdp_config.json",
+        "huggingface",
+        "model_world_size_2_rank_0.pt",
+        "model_world_size_2_rank_1.pt",
+    ]
     (experiment / "latest_checkpointed_iteration.txt").write_text("2")
 
     target = tmp_path / "hf"
     convert = subprocess.run(
-        [sys.executable, "model_convert.py", "--local_dir", str(experiment), "--target_dir", str(target),
-         "--reference_dir", str(bf16_ref), "--rtol", "1e-5", "--device", "cpu"],
-        capture_output=True, text=True, timeout=240, env=env, cwd=REPO / "verl",  # cd verl; python model_convert.py
-    )  # fmt: skip
+        [
+            sys.executable,
+            "model_convert.py",
+            "--local_dir",
+            str(experiment),
+            "--target_dir",
+            str(target),
+            "--reference_dir",
+            str(bf16_ref),
+            "--rtol",
+            "1e-5",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=REPO / "verl",  # cd verl; python model_convert.py
+    )
     assert convert.returncode == 0, convert.stdout[-3000:] + convert.stderr[-3000:]
     assert "RESULT: OK" in convert.stdout and str(actor) in convert.stdout
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= set(os.listdir(target))
@@ -123,6 +142,8 @@ def test_model_convert_help_and_bad_dir(tmp_path):
     assert out.returncode == 0 and "--local_dir" in out.stdout and "python model_convert.py" in out.stdout
     out = subprocess.run(
         [sys.executable, str(REPO / "verl" / "model_convert.py"), "--local_dir", str(tmp_path), "--target_dir", "x"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode != 0 and "no verl FSDP checkpoint" in out.stderr

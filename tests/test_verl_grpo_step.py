@@ -9,9 +9,9 @@ import importlib.util
 import json
 
 import pytest
+from tiny_model import build_tiny_qwen2, build_tiny_tokenizer, toy_rows
 
 from tests.conftest import REPO
-from tests.tiny_model import build_tiny_qwen2, build_tiny_tokenizer, toy_rows
 from tool_n1.prompts import format_response
 from tool_n1.reward import compute_score
 

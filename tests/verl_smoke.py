@@ -64,8 +64,7 @@ def fit_tiny_policy(model_dir: Path, data_dir: Path, steps: int = 60, seed: int 
     import random
 
     import torch
-
-    from tests.tiny_model import build_tiny_qwen2, build_tiny_tokenizer
+    from tiny_model import build_tiny_qwen2, build_tiny_tokenizer
 
     rows = _rows(data_dir / "train.parquet") + _rows(data_dir / "test.parquet")
     rendered = ["".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in row["prompt"]) for row in rows]

@@ -121,7 +121,10 @@ def check(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+        allow_abbrev=False,
     )
     parser.add_argument("--local_dir", required=True, help="actor/ folder, global_step_N/ folder or experiment folder")
     parser.add_argument("--target_dir", required=True, help="where the Hugging Face folder is written")

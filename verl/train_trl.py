@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
             "trl.<GRPOConfig field>=value sets a TRL field directly (e.g. trl.loss_type=dapo)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument("--model", required=True, help="local Hugging Face model folder (policy and KL reference)")
     parser.add_argument("--train-file", required=True, help="verl train.parquet (data_process/to_verl_parquet.py)")
@@ -158,7 +159,13 @@ def resolve_device(choice: str) -> str:
     return choice
 
 
-def main(argv: list[str] | None = None, *, score_fn: Callable[..., dict] | None = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> int:
+    """The command line: train, exit status 0 (configuration errors exit 2 through argparse)."""
+    train(argv)
+    return 0
+
+
+def train(argv: list[str] | None = None, *, score_fn: Callable[..., dict] | None = None) -> dict[str, Any]:
     """Run training; returns a summary dict (also written to ``resolved_config.json``). ``score_fn`` replaces
     ``compute_score`` (tests spy on it)."""
     args = build_parser().parse_intermixed_args(argv)
@@ -295,4 +302,4 @@ def _trainer_class(base):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main())

@@ -17,7 +17,7 @@ ABLATION_DIR = HERE / "config" / "ablation"
 REWARD_KWARGS = "reward.custom_reward_function.reward_kwargs"
 
 #: The recipe's values, used when the verl config is absent (and for keys it leaves to verl's ``ppo_trainer``).
-#: Paper Table 6 / launch script (``shared/reference/original_behaviour.md`` §4.2), verl defaults (§4.3).
+#: Paper Table 6 and the original launch script; verl's defaults for the rest.
 DEFAULTS: dict[str, Any] = {
     "data.train_batch_size": 1024,
     "data.max_prompt_length": 4096,

@@ -1,7 +1,7 @@
 """Validate a Tool-N1 GRPO configuration against the installed verl, without a GPU, Ray or vLLM (about 5-10 s).
 
     .venv/rl/bin/python verl/validate_config.py tool_n1.data_dir=/abs/data/verl [HYDRA_OVERRIDES...]
-    .venv/rl/bin/python verl/validate_config.py tool_n1.data_dir=/tmp/d +ablation=qwen2.5_14b
+    .venv/rl/bin/python verl/validate_config.py tool_n1.data_dir=data/verl +ablation=qwen2.5_14b
     .venv/rl/bin/python verl/validate_config.py --base verl <the original command's overrides>   # verl's ppo_trainer
     .venv/rl-vllm/bin/python verl/validate_config.py --deps tool_n1.data_dir=/tmp/d +device=cpu   # CPU profile + deps
 

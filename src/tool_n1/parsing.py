@@ -84,6 +84,11 @@ def load_json(text: str) -> tuple[Any, str]:
         return None, f"invalid JSON value: {str(exc)[:80]}"
 
 
+#: Reasons of :func:`load_json` for what ``json.loads`` raises beyond ``JSONDecodeError`` (deep nesting, a too-long
+#: integer): the original reward caught only ``JSONDecodeError``, so it crashed on these.
+UNCAUGHT_JSON_ERRORS = ("JSON nested too deeply", "invalid JSON value")
+
+
 def decode_tool_calls(content: str) -> tuple[Any, str]:
     """Decode the content of one ``<tool_call>`` block with the original's post-processing.
 
@@ -97,6 +102,8 @@ def decode_tool_calls(content: str) -> tuple[Any, str]:
     if isinstance(value, str):
         value, error = load_json(value)
         if error:
+            if error.startswith(UNCAUGHT_JSON_ERRORS):
+                return None, f"JSON string inside <tool_call>: {error}"
             return None, "JSON string inside <tool_call> is not JSON itself"
     if isinstance(value, dict):
         value = [value]

@@ -97,6 +97,27 @@ def distillation_system_prompt(tools: Iterable[Mapping[str, Any]]) -> str:
     )
 
 
+#: ``get_raw_sft_data.py`` (No-Reason SFT) splits the system prompt here and keeps what is before it.
+STEP_MARKER = STEP_HEADER.rstrip(": ")
+#: The no-think instruction of the original No-Reason SFT data (``get_raw_sft_data.py``), verbatim, typos included.
+NO_REASON_INSTRUCTION = (
+    "When you want to perform tool call, in each action step, providing a json object with function names and "
+    'arguments within <tool_call></tool_call> XML tags. i.e., <tool_call>[{"name": <function-name>, "arguments": '
+    '<args-json-object>}, {"name": <function-name2>, "arguments": <args-json-object2>}, ...]</tool_call>\n'
+    'A complete reply example is: <tool_call> [{"name": "email", "arguments": {"receiver": "Bob", "content": '
+    '"I will bug banana through walmart"}}, {"name": "walmart", "arguments": {"input": "banana"}}]</tool_call>. '
+    "Please make sure the type of the arguments is correct."
+)
+
+
+def no_reason_system_prompt(system: str) -> str:
+    """Replace everything from "In each action step, you MUST" on with :data:`NO_REASON_INSTRUCTION`, as the
+    original No-Reason SFT data did; a prompt without that sentence is returned unchanged."""
+    if STEP_MARKER not in system:
+        return system
+    return system.split(STEP_MARKER, 1)[0] + NO_REASON_INSTRUCTION
+
+
 def bfcl_system_prompt(tools: Iterable[Mapping[str, Any]]) -> str:
     """The system prompt of the original BFCL handler (it replaces each test entry's own system message)."""
     steps = "\n".join("    " + line for line in BFCL_STEPS)

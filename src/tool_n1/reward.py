@@ -46,6 +46,7 @@ from tool_n1.parsing import (
     LLAMA_ASSISTANT_MARKER,
     MAX_BLOCKS,
     QWEN_ASSISTANT_MARKER,
+    UNCAUGHT_JSON_ERRORS,
     cut_at_last_marker,
     find_blocks,
     load_json,
@@ -160,6 +161,14 @@ def match_level(result: Any, truth: _Truth, opts: RewardOptions = MODES["faithfu
             raise truth.length
         if len(result) == 0 or truth.length == 0:
             return 2 if len(result) == truth.length else 0
+        if len(result) != truth.length:
+            # Multisets of different sizes are never equal, neither as calls nor as names: level 0 without
+            # serialising every call of a call-dense reply. The original built both counters anyway, so its
+            # outcomes are kept: an unhashable name in the reply gives 0 first, else a broken truth raises.
+            if isinstance(truth.full, Exception) and not isinstance(truth.full, TypeError):
+                if not any(isinstance(item["name"], (list, dict)) for item in result):
+                    raise truth.full
+            return 0
         try:
             full = Counter(_call_key(i, opts) for i in result)
             if isinstance(truth.full, Exception):
@@ -253,6 +262,9 @@ def score_response(
     elif variant == "llama" and not opts.native_blocks and error.startswith("JSON string"):
         return _result(0, think, False, 0, error + " (the original LLaMA reward raised)")
 
+    if error and (error.startswith(UNCAUGHT_JSON_ERRORS) or error.startswith("JSON string inside <tool_call>: ")):
+        # json.loads raised beyond JSONDecodeError, which the original did not catch: 0 in every variant
+        return _result(0, think, False, 0, error + " (the original reward raised)")
     if result is None:
         parsed = False
     elif isinstance(result, (list, str)):
@@ -337,11 +349,12 @@ def compute_score(
         prompt_type = extra_info.get("prompt_type") if isinstance(extra_info, dict) else None
         if prompt_type is None and not (isinstance(extra_info, dict) and "prompt_type" in extra_info):
             variant = "binary"
-        elif prompt_type in PROMPT_TYPE_TO_VARIANT:
+        elif isinstance(prompt_type, str) and prompt_type in PROMPT_TYPE_TO_VARIANT:
             variant = PROMPT_TYPE_TO_VARIANT[prompt_type]
-        else:
+        else:  # any other value, hashable or not (a list, a dict), is an unknown name
             valid = ", ".join(PROMPT_TYPE_TO_VARIANT)
-            return _result(0, False, False, 0, f"unknown prompt_type {prompt_type!r} (valid: {valid})")
+            shown = repr(prompt_type[:80]) if isinstance(prompt_type, str) else f"of type {type(prompt_type).__name__}"
+            return _result(0, False, False, 0, f"unknown prompt_type {shown} (valid: {valid})")
     elif variant not in VARIANTS:
         raise ValueError(f"unknown reward variant {variant!r}; valid variants: {', '.join(VARIANTS)}")
     if not isinstance(solution_str, str):

@@ -1,4 +1,5 @@
-"""Unified JSONL -> verl train/test parquet: the seed's entry point; the code is data_process/to_verl_parquet.py.
+"""Unified JSONL -> verl train/test parquet, at the path the original project used; the code is
+data_process/to_verl_parquet.py, which this runs with the same arguments.
 
 Command line:
 
@@ -8,13 +9,19 @@ Command line:
 Run ``python toolcall_preprocess.py --help`` for every flag; data_process/README.md explains them.
 """
 
+import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "data_process"))
+SCRIPT = Path(__file__).resolve().parents[3] / "data_process" / "to_verl_parquet.py"
 
-import to_verl_parquet  # noqa: E402
+
+def main(argv: list[str] | None = None) -> int:
+    """Replace this process with ``python data_process/to_verl_parquet.py ARGV`` (its exit status is ours)."""
+    args = sys.argv[1:] if argv is None else argv
+    os.execv(sys.executable, [sys.executable, str(SCRIPT), *args])
+    return 1  # not reached: execv only returns by raising
+
 
 if __name__ == "__main__":
-    sys.exit(to_verl_parquet.main())
+    sys.exit(main())

@@ -1,8 +1,10 @@
-"""Tiny offline models for tests: a byte-level BPE ChatML tokenizer and a random 2-layer Qwen2, built in seconds.
+"""Tiny offline models: a byte-level BPE ChatML tokenizer and a random 2-layer Qwen2, built in seconds.
 
-No hub access. Needs ``tokenizers`` and ``transformers`` (the RL or SFT environment); ``torch`` for the model.
+The base model of the main job's ``tiny`` profile (``scripts/run_e2e.py``) and of the tests. No hub access. Needs
+``tokenizers`` and ``transformers`` (the RL or SFT environment); ``torch`` for the model.
 
-    from tests.tiny_model import build_tiny_qwen2, build_tiny_tokenizer
+    .venv/rl/bin/python scripts/tiny_model.py OUT_DIR                # the model + tokenizer, from the shell
+    from tiny_model import build_tiny_qwen2, build_tiny_tokenizer   # scripts/ on sys.path (tests/conftest.py)
     tokenizer = build_tiny_tokenizer(tmp_path / "model")      # saves a PreTrainedTokenizerFast there
     model = build_tiny_qwen2(tmp_path / "model")              # saves config + weights (+ the tokenizer) there
 
@@ -14,6 +16,8 @@ The tokenizer mimics Qwen2.5-Instruct where it matters: ChatML special tokens (`
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -152,9 +156,14 @@ def write_toy_parquet(path: str | Path, n: int = 4, split: str = "train", prompt
     return path
 
 
-if __name__ == "__main__":  # python tests/tiny_model.py OUT_DIR: the tiny profile's base model (scripts/run_e2e.py)
-    import sys
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser.add_argument("output", type=Path, help="folder to write the model, its tokenizer and chat template into")
+    args = parser.parse_args(argv)
+    build_tiny_qwen2(args.output, build_tiny_tokenizer(args.output))
+    print(f"tiny random Qwen2 + tokenizer written to {args.output}")
+    return 0
 
-    out = Path(sys.argv[1])
-    build_tiny_qwen2(out, build_tiny_tokenizer(out))
-    print(f"tiny random Qwen2 + tokenizer written to {out}")
+
+if __name__ == "__main__":
+    sys.exit(main())

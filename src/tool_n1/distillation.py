@@ -1,4 +1,8 @@
-"""Sample selection and prompts for `distill_data.py`: which unified records to distil, their keys and messages.
+"""Distillation samples: which unified records to distil, their keys and the teacher's system prompt.
+
+Shared by the distiller (``data_process/distill_data.py``), its offline stand-in (``scripts/template_teacher.py``),
+the SFT data stage (``LLaMA-Factory/data_process.py``) and the data-ablation selection of the verl data stage
+(``data_process/record_selection.py``), so all of them name a sample by the same key.
 
 A sample is one unified record (data pipeline JSONL) whose ``id`` is selected: query = its first human turn (as
 the original), tools = its ``tools``, ground truth = its ``answer``. Its key, used to resume, is a unique-id field
@@ -40,7 +44,7 @@ def sample_fields(record: dict[str, Any]) -> tuple[str, list, list] | None:
 class SampleKeys:
     """The key of each sample, in file order: a unique-id field of the record when it has one (``uid``,
     ``record_id``, …), else the sha256 of its canonical id/query/tools/answer; a key seen again gets ``#2``, ``#3``…
-    so duplicate records stay distinct samples. The verl data stage uses the same keys to select records."""
+    so duplicate records stay distinct samples."""
 
     def __init__(self):
         self.seen: Counter[str] = Counter()

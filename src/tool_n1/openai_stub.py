@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible chat-completions stand-in for tests and benchmarks (loopback only, stdlib only).
+"""A local OpenAI-compatible chat-completions stand-in for tests, benchmarks and offline demos (loopback only).
 
 It answers ``POST …/chat/completions`` from canned teacher outputs keyed by the user message (the query), and can
 inject faults. ``POST …/completions`` (text completions, as bfcl-eval's local-model handlers send) is answered the
@@ -17,7 +17,9 @@ gets ``default`` (``None``: a 404-style error). Actions are :class:`Action` valu
 * ``Action.echo_auth(code)``: an error whose body echoes the ``Authorization`` header (a key-leak trap).
 
 Every request is logged (query, arrival/finish time, Authorization header) and the peak number of requests in
-flight is tracked, so tests can assert on retries, back-off delays and real concurrency.
+flight is tracked, so tests can assert on retries, back-off delays and real concurrency. With ``api_key`` set, every
+request (``GET …/models`` included) without ``Authorization: Bearer <api_key>`` gets a 401; ``models_requests``
+lists the Authorization header of each ``GET …/models``.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ class StubState:
         self.in_flight = 0
         self.max_in_flight = 0
         self.requests: list[RequestLog] = []
+        self.api_key: str | None = None
+        self.models_requests: list[str] = []
         self._served: dict[str, int] = {}
 
     def next_action(self, query: str) -> Action:
@@ -152,7 +156,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
         self.wfile.flush()
 
+    def _key_refused(self) -> bool:
+        key = self.server.state.api_key
+        if key is None or self.headers.get("Authorization", "") == f"Bearer {key}":
+            return False
+        self._send(401, b'{"error": {"message": "invalid API key"}}')
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        if self.path.rstrip("/").endswith("/models"):
+            with self.server.state.lock:
+                self.server.state.models_requests.append(self.headers.get("Authorization", ""))
+        if self._key_refused():
+            return
         if self.path.rstrip("/").endswith("/models"):
             self._send(200, json.dumps({"object": "list", "data": [{"id": "stub", "object": "model"}]}).encode())
         else:
@@ -175,6 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
             path = self.path.rstrip("/")
+            if self._key_refused():
+                return
             if not path.endswith("/completions"):
                 self._send(404, b'{"error": {"message": "unknown path"}}')
                 return
@@ -244,8 +262,10 @@ class OpenAIStub:
         default: Action | None = None,
         latency: float = 0.0,
         responder: Any = None,
+        api_key: str | None = None,
     ) -> None:
         self.state = StubState(plans or {}, default, latency, responder)
+        self.state.api_key = api_key
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -1,6 +1,6 @@
 """BFCL ``evaluate`` + ``report`` wall time over all 13 single-turn categories, next to bfcl-eval's own evaluate.
 
-    .venv/eval/bin/python bench/bench_bfcl.py [--repeats 3] [--keep DIR]
+    .venv/eval/bin/python eval/bench_bfcl.py [--repeats 3] [--keep DIR]
 
 Writes synthetic result files (the Tool-N1-7B per-category counts of Table 2, replies rendered from the possible
 answers) once, then alternates, in one process (``bfcl_eval`` imported once, outside the timings):
@@ -8,7 +8,7 @@ answers) once, then alternates, in one process (``bfcl_eval`` imported once, out
 * ``bfcl evaluate``: bfcl-eval's own CLI ``evaluate`` on those files (our handler registered, decoding included);
 * ``run_bfcl evaluate+report``: our subcommand (registration, the same bfcl evaluate, then the report).
 
-Target (issue #8): our overhead < 10 % of bfcl-eval's own evaluate. Prints a Markdown table and the report.
+Target: our overhead < 10 % of bfcl-eval's own evaluate. Prints a Markdown table and the report.
 """
 
 from __future__ import annotations
@@ -24,14 +24,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "eval"))  # the evaluator modules (never REPO itself: our verl/ would shadow verl)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each (default 3; median reported)")
     parser.add_argument("--keep", help="folder to keep the files in (default: a temporary folder)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     root = Path(args.keep or tempfile.mkdtemp(prefix="bench-bfcl-")).resolve()
     os.environ["BFCL_PROJECT_ROOT"] = str(root)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -64,7 +65,8 @@ def main() -> None:
         print(f"| {name} | {median:.2f} | {100 * (median / base - 1):+.1f} % |")
     print()
     print(bfcl_report.render(report))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
