@@ -17,7 +17,7 @@ with ``"status": "kept"`` become training rows) and writes, into ``--output-dir`
 Rows: ``{"system_prompt", "query", "output", "instruction": ""}`` (the original's layout; LLaMA-Factory joins the
 empty instruction away, so the user turn is the query). System prompt (``--prompt``):
 
-* ``faithful`` (default): the prompt the teacher saw, cut to start at "You are an expert in composing functions"
+* ``distill`` (default): the prompt the teacher saw, cut to start at "You are an expert in composing functions"
   (the original did this to drop the distillation prompt's leading newline and indentation);
 * ``train``: the RL training system message (``tool_n1.prompts.training_system_prompt``, the one in the verl
   parquet), so SFT and RL see the same prompt. Lines distilled with ``--prompt train`` already carry it; otherwise
@@ -339,9 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="which data to write")
     p.add_argument(
         "--prompt",
-        choices=("faithful", "train"),
-        default="faithful",
-        help="system prompt: the distillation prompt cut at 'You are an expert…' (original), or the RL training one",
+        choices=("distill", "train"),
+        default="distill",
+        help="system prompt: distill = the teacher's distillation prompt cut at 'You are an expert…' (the "
+        "original), train = the RL training one",
     )
     p.add_argument(
         "--records",

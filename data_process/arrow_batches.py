@@ -16,6 +16,8 @@ from typing import Any
 
 from verl_rows import RowBuilder
 
+from tool_n1.token_counts import chat_prompt_lengths
+
 _ASCII_WHITESPACE = b" \t\n\r\x0b\x0c"  # what bytes.strip() removes
 
 
@@ -50,8 +52,7 @@ class TokenCounter:
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
 
     def lengths(self, prompts: list[list[dict[str, str]]]) -> list[int]:
-        texts = [self.tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
-        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        return chat_prompt_lengths(self.tokenizer, prompts)
 
 
 def line_spans(path: Path) -> tuple[list[int], list[int]]:

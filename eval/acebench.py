@@ -143,7 +143,7 @@ def tools_for(row: Row) -> list[dict[str, Any]]:
     return tools
 
 
-def messages_for(row: Row, prompt: str = "training") -> list[dict[str, str]]:
+def messages_for(row: Row, prompt: str = "train") -> list[dict[str, str]]:
     tools = tools_for(row)
     system = bfcl_system_prompt(tools) if prompt == "bfcl" else training_system_prompt(tools)
     user = f"{row.time}\n\n{row.question}" if row.time else row.question

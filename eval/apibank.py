@@ -163,7 +163,7 @@ def detect_level(samples: list[Sample], data_path: str | Path = "") -> int:
 LEVEL_LABELS = {1: "API-Bank level-1 (Call)", 2: "API-Bank level-2 (Retrieve+Call; not a paper metric)"}
 
 
-def messages_for(sample: Sample, prompt: str = "training") -> list[dict[str, str]]:
+def messages_for(sample: Sample, prompt: str = "train") -> list[dict[str, str]]:
     system = bfcl_system_prompt(sample.tools) if prompt == "bfcl" else training_system_prompt(sample.tools)
     return [{"role": "system", "content": system}, {"role": "user", "content": YEAR_LINE + sample.transcript}]
 

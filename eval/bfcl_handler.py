@@ -15,8 +15,8 @@ one). BFCL's own default system prompt is never inserted.
 
 Decoding (:mod:`tool_n1.bfcl_decode`): the raw completion text is stored as the result; ``decode_ast`` /
 ``decode_execute`` read it with :func:`tool_n1.parsing.parse_response` and the block policy ``--block``: ``last`` (the
-training reward; default with ``train``) or ``first`` (the original handler; default with ``original``). The pairing
-that reproduces the paper's evaluation is ``--prompt original --block first --system replace``.
+training reward; default with ``train``) or ``first`` (the original handler; default with ``bfcl``). The pairing
+that reproduces the paper's evaluation is ``--prompt bfcl --block first --system replace``.
 
 Execution (multi-turn and memory categories): ``decode_execute`` lets through only functions of the entry's own API
 classes while the entry is being generated (:meth:`ToolN1Handler.inference` records them per thread) and of any
@@ -41,11 +41,11 @@ from tool_n1 import bfcl_decode
 from tool_n1.prompts import DEFAULT_PREAMBLE, bfcl_system_prompt, chatml, training_system_prompt
 from tool_n1.schema import normalize_tool
 
-PROMPTS = ("train", "original")
+PROMPTS = ("train", "bfcl")
 DATA_MODES = ("improved", "faithful")
 BLOCKS = ("last", "first")
 SYSTEM_POLICIES = ("replace", "keep")
-DEFAULT_BLOCK = {"train": "last", "original": "first"}
+DEFAULT_BLOCK = {"train": "last", "bfcl": "first"}
 
 bfcl_executor_guard.install()
 _entry_context = threading.local()  # generation runs one entry per worker thread at a time
@@ -77,7 +77,7 @@ class HandlerOptions:
 
 def system_message(options: HandlerOptions, functions: list[dict[str, Any]], entry_system: str | None = None) -> str:
     """Our system message for ``functions`` (BFCL docs, language hints included)."""
-    if options.prompt == "original":
+    if options.prompt == "bfcl":
         text = bfcl_system_prompt(functions)
     elif options.data_mode == "improved":
         text = training_system_prompt([normalize_tool(f) for f in functions], DEFAULT_PREAMBLE, dedupe=True)

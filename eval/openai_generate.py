@@ -226,9 +226,9 @@ def add_benchmark_flags(parser: Any, *, limit_help: str) -> None:
     parser.add_argument("--output", required=True, help="output folder: raw.jsonl (generations) and report.json")
     parser.add_argument(
         "--prompt",
-        choices=["training", "bfcl"],
-        default="training",
-        help="system prompt: RL training prompt (default) or the original BFCL-handler prompt",
+        choices=["train", "bfcl"],
+        default="train",
+        help="system prompt: train = the RL training prompt (default), bfcl = the original BFCL handler's",
     )
     parser.add_argument("--predictions", help="score this raw-output JSONL ({id, output} lines) instead of generating")
     parser.add_argument("--echo", action="store_true", help="score ground-truth replies (ceiling; no server)")

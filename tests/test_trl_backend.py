@@ -71,14 +71,21 @@ def test_paper_values_map_to_grpo_config(trl_backend):
     assert plan["reward_kwargs"] == {"mode": "faithful", "variant": None}
 
 
-def test_fallback_equals_the_recipe_file(trl_backend, monkeypatch, tmp_path):
+def test_the_paper_values_come_from_the_recipe_file_only(trl_backend, monkeypatch, tmp_path):
     import trl_recipe  # verl/trl_recipe.py: on sys.path once train_trl.py is loaded; load_config reads it there
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
 
-    with_file = mapped(trl_backend)
+    # the built-in values are verl's own ppo_trainer defaults, not a second copy of the recipe
+    with initialize_config_module("verl.trainer.config", version_base=None):
+        verl_config = compose("ppo_trainer")
+    for key, value in trl_recipe.VERL_DEFAULTS.items():
+        default = OmegaConf.select(verl_config, key)
+        default = OmegaConf.to_container(default) if OmegaConf.is_config(default) else default
+        assert default == value, (key, value, default)
     monkeypatch.setattr(trl_recipe, "DEFAULT_CONFIG", tmp_path / "absent.yaml")
-    values, _ = trl_backend.load_config(None, [])
-    assert values["_source"].startswith("built-in")
-    assert mapped(trl_backend) == with_file
+    with pytest.raises(trl_backend.ConfigError, match="no such file"):
+        trl_backend.load_config(None, [])
     with pytest.raises(trl_backend.ConfigError, match="no such file"):
         trl_backend.load_config(tmp_path / "absent.yaml", [])
 

@@ -1,12 +1,14 @@
 """FSDP checkpoint of a Tool-N1 GRPO run -> Hugging Face model folder, through verl's own model merger, then checked.
 
     cd verl && python model_convert.py \\
-        --local_dir ../checkpoints/tool_n1/qwen2.5_7b_grpo/global_step_140/actor \\
-        --target_dir ../outputs/hf/tool_n1_7b
-    python verl/model_convert.py --local_dir checkpoints/tool_n1/qwen2.5_7b_grpo --target_dir outputs/hf/tool_n1_7b
-    python verl/model_convert.py --local_dir ... --target_dir ... --reference_dir <hf folder with the same weights>
+        --checkpoint ../checkpoints/tool_n1/qwen2.5_7b_grpo/global_step_140/actor \\
+        --output-dir ../outputs/hf/tool_n1_7b
+    python verl/model_convert.py --checkpoint checkpoints/tool_n1/qwen2.5_7b_grpo --output-dir outputs/hf/tool_n1_7b
+    python verl/model_convert.py --checkpoint ... --output-dir ... --reference-dir <hf folder with the same weights>
 
-``--local_dir`` is the ``actor`` folder verl writes (``fsdp_config.json``, ``model_world_size_W_rank_R.pt``,
+``--local_dir`` / ``--target_dir`` (verl's merger spellings) are aliases of ``--checkpoint`` / ``--output-dir``.
+
+``--checkpoint`` is the ``actor`` folder verl writes (``fsdp_config.json``, ``model_world_size_W_rank_R.pt``,
 ``huggingface/``), its ``global_step_N`` parent, or the experiment folder (then the latest step, from
 ``latest_checkpointed_iteration.txt``). The merge is verl's ``FSDPModelMerger`` -- the same code as
 ``python -m verl.model_merger merge --backend fsdp --local_dir <actor> --target_dir <out>`` -- which writes
@@ -126,15 +128,45 @@ def main(argv: list[str] | None = None) -> int:
         epilog=__doc__,
         allow_abbrev=False,
     )
-    parser.add_argument("--local_dir", required=True, help="actor/ folder, global_step_N/ folder or experiment folder")
-    parser.add_argument("--target_dir", required=True, help="where the Hugging Face folder is written")
-    parser.add_argument("--reference_dir", default=None, help="HF folder whose logits the merged model should match")
+    parser.add_argument(
+        "--checkpoint",
+        "--local_dir",
+        dest="local_dir",
+        required=True,
+        help="actor/ folder, global_step_N/ folder or experiment folder (--local_dir: verl's merger spelling)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        "--target_dir",
+        dest="target_dir",
+        required=True,
+        help="where the Hugging Face folder is written (--target_dir: verl's merger spelling)",
+    )
+    parser.add_argument(
+        "--reference-dir",
+        "--reference_dir",
+        dest="reference_dir",
+        default=None,
+        help="HF folder whose logits the merged model should match",
+    )
     parser.add_argument(
         "--rtol", type=float, default=2e-2, help="allowed max |diff| relative to max |reference logit|"
     )
     parser.add_argument("--device", default=None, help="device for the check [cuda if available, else cpu]")
-    parser.add_argument("--skip_check", action="store_true", help="merge only; do not load the result")
-    parser.add_argument("--hf_upload_path", default=None, help="also upload to this hub repo (verl's merger does it)")
+    parser.add_argument(
+        "--skip-check",
+        "--skip_check",
+        dest="skip_check",
+        action="store_true",
+        help="merge only; do not load the result",
+    )
+    parser.add_argument(
+        "--hf-upload-path",
+        "--hf_upload_path",
+        dest="hf_upload_path",
+        default=None,
+        help="also upload to this hub repo (verl's merger does it)",
+    )
     parser.add_argument("--trust-remote-code", "--trust_remote_code", dest="trust_remote_code", action="store_true")
     args = parser.parse_args(argv)
 

@@ -3,7 +3,7 @@
 For users without a GPU cluster (CPU, or one GPU; no vLLM). verl (``train_qwen.sh``) stays the cluster path and the
 paper's; this backend reads the same ``train.parquet`` / ``test.parquet``, scores with the same
 ``tool_n1.reward.compute_score`` and takes its hyper-parameters from the same config file and the same dotted names
-(``verl/config/tool_n1_grpo.yaml``; ``trl_recipe.DEFAULTS`` when the file is absent), so ``rollout.n=4`` means the
+(``verl/config/tool_n1_grpo.yaml``; over verl's defaults, ``trl_recipe.VERL_DEFAULTS``), so ``rollout.n=4`` means the
 same thing on both::
 
     .venv/rl/bin/python verl/train_trl.py --model /models/Qwen2.5-0.5B-Instruct \\

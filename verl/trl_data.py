@@ -6,6 +6,8 @@ import logging
 
 from trl_recipe import ConfigError
 
+from tool_n1.token_counts import chat_prompt_lengths
+
 log = logging.getLogger("tool_n1.train_trl")
 
 
@@ -26,8 +28,7 @@ def load_rows(path: str, limit: int | None):
 
 
 def filter_overlong(dataset, tokenizer, max_length: int, what: str):
-    texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in dataset["prompt"]]
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    lengths = chat_prompt_lengths(tokenizer, dataset["prompt"])
     keep = [i for i, length in enumerate(lengths) if length <= max_length]
     dropped = len(lengths) - len(keep)
     if dropped:

@@ -1,8 +1,9 @@
 """The verl recipe as flat dotted values: built-in defaults, the config file, ``+ablation=`` files, CLI overrides.
 
 Used by ``train_trl.py`` (the single-machine TRL backend): :func:`load_config` reads ``config/tool_n1_grpo.yaml``
-(or :data:`DEFAULTS`, the paper's values, when the file is absent) the way Hydra would, flattened to verl's dotted
-names (``actor_rollout_ref.rollout.n``); ``trl_grpo_config.py`` turns the result into ``GRPOConfig`` arguments.
+(the paper's values, as deltas from verl's defaults) over :data:`VERL_DEFAULTS` the way Hydra would, flattened to
+verl's dotted names (``actor_rollout_ref.rollout.n``); ``trl_grpo_config.py`` turns the result into ``GRPOConfig``
+arguments.
 """
 
 from __future__ import annotations
@@ -16,23 +17,24 @@ DEFAULT_CONFIG = HERE / "config" / "tool_n1_grpo.yaml"
 ABLATION_DIR = HERE / "config" / "ablation"
 REWARD_KWARGS = "reward.custom_reward_function.reward_kwargs"
 
-#: The recipe's values, used when the verl config is absent (and for keys it leaves to verl's ``ppo_trainer``).
-#: Paper Table 6 and the original launch script; verl's defaults for the rest.
-DEFAULTS: dict[str, Any] = {
+#: verl 0.9.1's ``ppo_trainer`` defaults for every key this backend reads (tests/test_trl_backend.py checks them
+#: against verl's composed config). The paper's hyper-parameters live in one place only, the recipe file
+#: ``config/tool_n1_grpo.yaml``, which :func:`load_config` always applies on top of these.
+VERL_DEFAULTS: dict[str, Any] = {
     "data.train_batch_size": 1024,
-    "data.max_prompt_length": 4096,
-    "data.max_response_length": 8192,
-    "data.filter_overlong_prompts": True,
+    "data.max_prompt_length": 512,
+    "data.max_response_length": 512,
+    "data.filter_overlong_prompts": False,
     "data.shuffle": True,
     "data.seed": None,
     "data.train_max_samples": -1,
     "data.val_max_samples": -1,
-    "algorithm.adv_estimator": "grpo",
+    "algorithm.adv_estimator": "gae",
     "algorithm.norm_adv_by_std_in_grpo": True,
     "actor_rollout_ref.model.enable_gradient_checkpointing": True,
-    "actor_rollout_ref.rollout.n": 5,
-    "actor_rollout_ref.rollout.temperature": 0.7,
-    "actor_rollout_ref.rollout.top_p": 1.0,
+    "actor_rollout_ref.rollout.n": 1,
+    "actor_rollout_ref.rollout.temperature": 1.0,
+    "actor_rollout_ref.rollout.top_p": 1,
     "actor_rollout_ref.rollout.top_k": -1,
     "actor_rollout_ref.actor.optim.lr": 1e-6,
     "actor_rollout_ref.actor.optim.weight_decay": 0.01,
@@ -43,24 +45,24 @@ DEFAULTS: dict[str, Any] = {
     "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": None,
     "actor_rollout_ref.actor.ppo_epochs": 1,
     "actor_rollout_ref.actor.clip_ratio": 0.2,
-    "actor_rollout_ref.actor.clip_ratio_low": None,
-    "actor_rollout_ref.actor.clip_ratio_high": None,
+    "actor_rollout_ref.actor.clip_ratio_low": 0.2,
+    "actor_rollout_ref.actor.clip_ratio_high": 0.2,
     "actor_rollout_ref.actor.grad_clip": 1.0,
     "actor_rollout_ref.actor.loss_agg_mode": "token-mean",
-    "actor_rollout_ref.actor.use_kl_loss": True,
+    "actor_rollout_ref.actor.use_kl_loss": False,
     "actor_rollout_ref.actor.kl_loss_coef": 0.001,
     "actor_rollout_ref.actor.kl_loss_type": "low_var_kl",
-    "actor_rollout_ref.actor.entropy_coeff": 0.0,
-    f"{REWARD_KWARGS}.mode": "faithful",
+    "actor_rollout_ref.actor.entropy_coeff": 0,
+    f"{REWARD_KWARGS}.mode": None,
     f"{REWARD_KWARGS}.variant": None,
-    "trainer.total_epochs": 7,
+    "trainer.total_epochs": 30,
     "trainer.total_training_steps": None,
-    "trainer.save_freq": 10,
-    "trainer.test_freq": 10,
-    "trainer.val_before_train": False,
-    "trainer.logger": ["console"],
-    "trainer.project_name": "tool_n1",
-    "trainer.experiment_name": "qwen2.5_7b_grpo",
+    "trainer.save_freq": -1,
+    "trainer.test_freq": -1,
+    "trainer.val_before_train": True,
+    "trainer.logger": ["console", "wandb"],
+    "trainer.project_name": "verl_examples",
+    "trainer.experiment_name": "gsm8k",
 }
 
 
@@ -107,18 +109,17 @@ def parse_value(text: str) -> Any:
 
 
 def load_config(config: str | Path | None, overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(flat verl-style values, TRL pass-through fields). ``config`` None = the recipe file if present, else DEFAULTS.
+    """(flat verl-style values, TRL pass-through fields); ``config`` None = ``config/tool_n1_grpo.yaml``.
 
-    Order: :data:`DEFAULTS` < config file < ``+ablation=<name>`` files < ``key=value`` overrides (in command order).
+    Order: :data:`VERL_DEFAULTS` < config file < ``+ablation=<name>`` files < ``key=value`` overrides (in command
+    order).
     """
-    values = dict(DEFAULTS)
-    source = "built-in defaults (paper Table 6)"
+    values = dict(VERL_DEFAULTS)
     path = Path(config) if config is not None else DEFAULT_CONFIG
-    if path.is_file():
-        values.update(_read_yaml(path))
-        source = str(path)
-    elif config is not None:
-        raise ConfigError(f"--config {config}: no such file")
+    if not path.is_file():
+        raise ConfigError(f"--config {path}: no such file (the recipe is verl/config/tool_n1_grpo.yaml)")
+    values.update(_read_yaml(path))
+    source = str(path)
     known = set(values)
     trl_fields: dict[str, Any] = {}
     for item in overrides:
@@ -159,7 +160,7 @@ def reward_kwargs(values: dict[str, Any]) -> dict[str, Any]:
 
 #: Every key that ``trl_grpo_config.grpo_config_kwargs`` reads (others in the file are reported as ignored).
 def _used_keys() -> set[str]:
-    return set(DEFAULTS)
+    return set(VERL_DEFAULTS)
 
 
 def ignored_keys(values: dict[str, Any]) -> list[str]:
