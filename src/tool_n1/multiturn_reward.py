@@ -24,6 +24,7 @@ reward (``faithful``: think tags anywhere, the last ``<tool_call>`` block of eac
 of :data:`RESULT_KEYS`; nothing in the data makes it raise (a missing or broken record scores 0 with
 ``parse_error`` saying why).
 
+>>> import json
 >>> gt = '[[{"name": "ls", "arguments": {}}]]'
 >>> reply = '<think>look</think><tool_call>[{"name": "ls", "arguments": {}}]</tool_call>'
 >>> record = {"turns": [{"texts": [reply, "<think>done</think>Listed."], "state_ok": True}], "calls_executed": 1}
