@@ -25,14 +25,10 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.rl_env, pytest.mark.slow]
-pytest.importorskip("bfcl_eval", reason="bfcl-eval's multi-turn classes (installed --no-deps in the RL env)")
-pytest.importorskip("vllm", reason="vLLM's CPU build (the rl-vllm environment)")
-if "--cpu" not in (REPO / "verl" / "train_qwen.sh").read_text():
-    pytest.skip("train_qwen.sh has no --cpu profile", allow_module_level=True)
+pytestmark = pytest.mark.rl_vllm_env
 
 TIMEOUT_S = 1800
-FIT_STEPS = 120
+FIT_STEPS = 600
 FIRST_TURN = [{"name": "add_to_watchlist", "arguments": {"stock": "ZETA"}}]
 RIGHT = "<think>go</think><tool_call>" + json.dumps(FIRST_TURN) + "</tool_call>"
 WRONG = RIGHT.replace("ZETA", "NVDA")
@@ -54,7 +50,9 @@ def narrow_split(full: Path, out: Path) -> dict[str, int]:
     return counts
 
 
-def fit_opening_policy(data_dir: Path, model_dir: Path, steps: int = FIT_STEPS, seed: int = 0) -> float:
+def fit_opening_policy(
+    data_dir: Path, model_dir: Path, steps: int = FIT_STEPS, lr: float = 1e-3, seed: int = 0
+) -> float:
     """A tiny Qwen2 (head_dim 32, vLLM's CPU minimum): RIGHT or WRONG first, DONE after the tool result."""
     import pyarrow.parquet as pq
     import torch
@@ -93,17 +91,22 @@ def fit_opening_policy(data_dir: Path, model_dir: Path, steps: int = FIT_STEPS, 
         examples += [(ids(messages), target(RIGHT)), (ids(messages), target(WRONG))]
         after = [*messages, {"role": "assistant", "content": RIGHT}, {"role": "tool", "content": '{"symbols": []}'}]
         examples.append((ids(after), target(DONE)))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     generator = random.Random(seed)
     model.train()
     loss = torch.tensor(0.0)
-    for _ in range(steps):
-        prompt, answer = generator.choice(examples)
-        labels = torch.tensor([[-100] * len(prompt) + answer])
-        loss = model(input_ids=torch.tensor([prompt + answer]), labels=labels).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small runs ~20x faster on one thread than on contended cores
+    try:
+        for _ in range(steps):
+            prompt, answer = generator.choice(examples)
+            labels = torch.tensor([[-100] * len(prompt) + answer])
+            loss = model(input_ids=torch.tensor([prompt + answer]), labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(str(model_dir))
@@ -140,7 +143,7 @@ def test_two_grpo_steps_with_executed_tools(tmp_path):
     data_dir = tmp_path / "data"
     assert narrow_split(tmp_path / "split", data_dir) == {"train.parquet": 4, "test.parquet": 2}
     final_loss = fit_opening_policy(data_dir, tmp_path / "model")
-    assert final_loss < 1.0, final_loss
+    assert final_loss < 0.3, final_loss
     run_env = {
         **env,
         "PYTHON": python,
@@ -158,6 +161,8 @@ def test_two_grpo_steps_with_executed_tools(tmp_path):
         "data.max_response_length=512",
         "actor_rollout_ref.rollout.max_model_len=4096",
         "actor_rollout_ref.rollout.multi_turn.max_assistant_turns=3",
+        # 4 rollouts per entry: a group whose coin flips all agree (no advantage) becomes unlikely (1/8 per group)
+        "actor_rollout_ref.rollout.n=4",
         "trainer.save_freq=-1",
     ]
     command = ["timeout", "-k", "30", str(TIMEOUT_S), "bash", str(REPO / "verl" / "train_qwen.sh"), "--cpu"]
