@@ -2,13 +2,15 @@
 
 Data: the seeded BFCL ``multi_turn_base`` split (prompts listing only the ground truth's functions,
 ``--tool-list ground_truth``, to keep a CPU run short), narrowed to the entries whose first user turn is
-``add_to_watchlist(stock='ZETA')`` (4 in the train half, 2 held out). A tiny Qwen2 is fit for a few seconds to open
-with that call or with the same call for NVDA (a coin flip at the stock name), and to close the turn with a short
-answer after the tool result. Both calls execute and change the trading environment; only ZETA makes the first turn
-right, so a GRPO group's rewards differ. The run goes through vLLM's CPU build, verl's tool agent loop with our BFCL
-environment, the multi-turn reward and FSDP updates. Asserted from verl's console metrics: the actor's gradient norm
-is non-zero at both steps, and the validation rollouts executed calls that changed the environment's state (the agent
-loop's record, reported by the reward as ``calls_executed`` and ``state_changed``). Hard timeout 1800 s.
+``add_to_watchlist(stock='ZETA')`` (4 in the train half, 2 held out). A tiny Qwen2 is fit for about a minute (one
+thread) to open with that call or with the same call for AAPL (a coin flip at the stock name), and to close the turn
+with a short answer after the tool result. Both calls execute; only ZETA makes the first turn right (so a GRPO
+group's rewards differ), and only AAPL changes the environment (ZETA is already on most of these watchlists).
+Validation samples 4 rollouts per entry, so both branches show up there too. The run goes through vLLM's CPU build,
+verl's tool agent loop with our BFCL environment, the multi-turn reward and FSDP updates. Asserted from verl's
+console metrics: the actor's gradient norm is non-zero at both steps, and the validation rollouts executed calls that
+changed the environment's state (the agent loop's record, reported by the reward as ``calls_executed`` and
+``state_changed``). Hard timeout 1800 s.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ TIMEOUT_S = 1800
 FIT_STEPS = 600
 FIRST_TURN = [{"name": "add_to_watchlist", "arguments": {"stock": "ZETA"}}]
 RIGHT = "<think>go</think><tool_call>" + json.dumps(FIRST_TURN) + "</tool_call>"
-WRONG = RIGHT.replace("ZETA", "NVDA")
+WRONG = RIGHT.replace("ZETA", "AAPL")
 DONE = "<think>done</think>Added."
 
 
@@ -163,6 +165,9 @@ def test_two_grpo_steps_with_executed_tools(tmp_path):
         "actor_rollout_ref.rollout.multi_turn.max_assistant_turns=3",
         # 4 rollouts per entry: a group whose coin flips all agree (no advantage) becomes unlikely (1/8 per group)
         "actor_rollout_ref.rollout.n=4",
+        "actor_rollout_ref.rollout.val_kwargs.do_sample=true",
+        "actor_rollout_ref.rollout.val_kwargs.n=4",
+        "actor_rollout_ref.rollout.val_kwargs.temperature=0.7",
         "trainer.save_freq=-1",
     ]
     command = ["timeout", "-k", "30", str(TIMEOUT_S), "bash", str(REPO / "verl" / "train_qwen.sh"), "--cpu"]
