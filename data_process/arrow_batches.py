@@ -181,6 +181,9 @@ class BatchBuilder:
         self.fd: int | None = None
         self.schema = None
 
+    def __getstate__(self) -> dict[str, Any]:  # for the engine's worker processes: no open file, empty caches
+        return {**self.__dict__, "fd": None, "rows": RowBuilder(self.opts)}
+
     def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
@@ -200,7 +203,7 @@ class BatchBuilder:
             line = os.pread(fd, lengths[position], offsets[position])
             try:
                 row = self.rows.row(line)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
                 result["rejected"][f"record line {position + 1}"] = f"{type(exc).__name__}: {exc}"[:300]
                 continue
             columns.append(row, position if global_index else first_index + k)

@@ -7,12 +7,14 @@ Not an entry point. Both take a seeded ``random.Random`` so runs are reproducibl
   ``[]`` (skipped when no tool would remain). The original drew exactly ``int(0.15 * N)`` rows; here it is a
   per-row Bernoulli draw, so the count is ``rate * N`` on average.
 * :func:`mask_names`: Hammer-style masking, the original's three steps in its order: function names -> random 5-15
-  characters of ``[A-Za-z0-9_.]``, parameter names -> random 4-10 characters (tools and answer renamed consistently;
-  descriptions untouched), then default-value perturbation: where an answer argument equals the parameter's
-  documented ``default``, both get a new value (int: ``+ randint(1, 4)``, float: ``+ random()``, str: 5 random
-  characters of ``[A-Za-z]``; bools and other types are left alone) and the query text is rewritten with plain,
-  Capitalised, lower and UPPER string replacement of the old value (not for an empty string, which would match
-  everywhere). Unlike the original, duplicate tool names are not re-padded and the global ``random`` is not used.
+  characters of ``[A-Za-z0-9_.]``, parameter names -> random 4-10 characters (tools and answer renamed consistently,
+  per name: two tools of one name get the same new names for their common parameters; descriptions untouched), the
+  tool order shuffled (as Hammer does), then default-value perturbation: where an answer argument equals the
+  parameter's documented ``default``, both get a new value (int: ``+ randint(1, 4)``, float: ``+ random()``, str: 5
+  random characters of ``[A-Za-z]``; bools and other types are left alone), the old value is replaced in that
+  parameter's description (as Hammer does) and the query text is rewritten with plain, Capitalised, lower and UPPER
+  string replacement (not for an empty string, which would match everywhere). Unlike the original, duplicate tool
+  names are not re-padded and the global ``random`` is not used.
 """
 
 from __future__ import annotations
@@ -44,15 +46,18 @@ def _random_name(rng: random.Random, alphabet: str, low: int, high: int, taken: 
             return name
 
 
-def _rename_parameters(tool: dict[str, Any], rng: random.Random) -> dict[str, str]:
-    """Give every parameter of ``tool`` (JSON-schema ``properties`` or xLAM flat map) a random name."""
+def _rename_parameters(tool: dict[str, Any], rng: random.Random, renames: dict[str, str]) -> None:
+    """Give every parameter of ``tool`` (JSON-schema ``properties`` or xLAM flat map) a random name; ``renames``
+    holds the names already given to tools of the same name (kept, so the answer fits every one of them)."""
     parameters = tool.get("parameters")
     if not isinstance(parameters, dict):
-        return {}
+        return
     schema_form = isinstance(parameters.get("properties"), dict)
     params = parameters["properties"] if schema_form else parameters
-    taken: set[str] = set(params)
-    renames = {old: _random_name(rng, PARAM_ALPHABET, 4, 10, taken) for old in params}
+    taken: set[str] = set(params) | set(renames.values())
+    for old in params:
+        if old not in renames:
+            renames[old] = _random_name(rng, PARAM_ALPHABET, 4, 10, taken)
     renamed = {renames[old]: spec for old, spec in params.items()}
     if schema_form:
         parameters["properties"] = renamed
@@ -60,7 +65,6 @@ def _rename_parameters(tool: dict[str, Any], rng: random.Random) -> dict[str, st
             parameters["required"] = [renames.get(p, p) for p in parameters["required"]]
     else:
         tool["parameters"] = renamed
-    return renames
 
 
 def mask_names(record: dict[str, Any], rng: random.Random, rate: float) -> dict[str, Any] | None:
@@ -75,7 +79,8 @@ def mask_names(record: dict[str, Any], rng: random.Random, rate: float) -> dict[
         if tool["name"] not in new_names:
             new_names[tool["name"]] = _random_name(rng, NAME_ALPHABET, 5, 15, taken)
         tool["name"] = new_names[tool["name"]]
-        param_renames.setdefault(tool["name"], _rename_parameters(tool, rng))
+        _rename_parameters(tool, rng, param_renames.setdefault(tool["name"], {}))
+    rng.shuffle(record["tools"])
     for call in record["answer"]:
         call["name"] = new_names.get(call["name"], call["name"])
         renames = param_renames.get(call["name"], {})
@@ -121,6 +126,8 @@ def _perturb_defaults(record: dict[str, Any], rng: random.Random) -> None:
             new = _new_value(value, rng)
             changed[call["name"], key] = (value, new)
             spec["default"] = call["arguments"][key] = new
+            if isinstance(spec.get("description"), str) and str(value):
+                spec["description"] = spec["description"].replace(str(value), str(new))
     for turn in record.get("conversations", ()):
         if turn.get("from") != "human":
             continue

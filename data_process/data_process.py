@@ -10,8 +10,12 @@ and per-group counts, warnings) and ``rejections.jsonl`` (one line per rejected 
 position), and prints the comparison with the paper's Table 1. Next stage: ``to_verl_parquet.py`` (or the wrapper
 ``verl/examples/data_preprocess/toolcall_preprocess.py``). Flags and the faithful/improved table: README.md here.
 
-Exit status: 0 on success; 1 if an input could not be read at all or no sample was written; 2 on a usage error or,
-with ``--strict``, on the first rejection.
+Rows are processed by one loop over the pure function :func:`row_outcome` (``--engine datasets --workers N``: the
+same function through ``datasets.Dataset.map``; the output is the same). No row can end the run: every row is
+written or counted with a reason.
+
+Exit status: 0 on success; 1 if an input could not be read at all, no sample was written or another run is writing
+into the output folder; 2 on a usage error or, with ``--strict``, on the first rejection.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 import time
 from collections import Counter
@@ -33,75 +38,97 @@ if str(REPO / "src") not in sys.path:  # the core package, when it is not pip-in
 import augmentation  # noqa: E402
 import toolace  # noqa: E402
 import xlam  # noqa: E402
-from parallel_stage1 import plan_split, run_split  # noqa: E402
-from raw_inputs import InputError, iter_raw_rows  # noqa: E402
+from raw_inputs import InputError, decode_error, iter_raw_rows  # noqa: E402
 from records import (  # noqa: E402
+    CHECKS,
+    MAX_NESTING,
     MODES,
+    OutputLocked,
     RawOptions,
     RecordEncoder,
     Report,
     RowRejected,
     StrictModeError,
     add_run_flags,
-    fork_context,
+    engine_map,
+    locked_output_dir,
     log,
     progress,
+    too_deep,
 )
 
 PAPER_TABLE_1 = {"toolace/single": (10500, 8183), "toolace/multi": (800, 1470), "xlam/xlam": (60000, 60000)}
 LOW_YIELD = 0.01
 PARTIAL = ".partial"  # output files while they are written
+_LONE_SURROGATE = re.compile(r"\\ud[89ab]..(?!\\ud[c-f])|(?<!\\ud[89ab]..)\\ud[c-f]..")
+
+
+def row_outcome(source: str, group: str | None, row: dict, options: RawOptions) -> dict:
+    """One decoded raw row -> ``{"group", "samples": [(turn, record, is_call_turn)], "call_turns", "rejected":
+    [(turn, reason, detail)]}``, or ``{"row_rejected": (reason, detail)}``. A pure function: no row can raise."""
+    try:
+        if source == "toolace":
+            return toolace.process_dialog(row, options, group)
+        return {"group": "xlam", "samples": [(None, xlam.process_row(row, options), True)], "call_turns": 1}
+    except RowRejected as exc:
+        return {"row_rejected": (exc.code, exc.detail)}
+    except (RecursionError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        code, detail = decode_error(exc)
+        if code == "malformed_json":  # not a decoder's error: an input no rule above foresaw
+            code, detail = "row_unprocessable", f"{type(exc).__name__}: {exc}"
+        return {"row_rejected": (code, detail[:300])}
+
+
+def _outcomes(job: tuple, options: RawOptions):
+    """Raw rows of one input and their outcomes, in order; raw rows that could not be decoded pass through."""
+    source, spec, group = job
+    for raw in iter_raw_rows(spec):
+        yield raw, None if raw.error else row_outcome(source, group, raw.row, options)
+
+
+def _outcome_batch(raws: list, source: str, group: str | None, options: RawOptions) -> list:
+    return [None if raw.error else row_outcome(source, group, raw.row, options) for raw in raws]
 
 
 class Stage1:
-    """Streams every input through its source processor into ``unified.jsonl``, counting everything."""
+    """Writes the outcomes of every input into ``unified.jsonl`` (in input order), counting everything."""
 
-    def __init__(self, options: RawOptions, report: Report, output, bar_line: int | None):
-        self.options, self.report, self.output, self.bar_line = options, report, output, bar_line
+    def __init__(self, options: RawOptions, report: Report, output, show_progress: bool):
+        self.options, self.report, self.output, self.show_progress = options, report, output, show_progress
         self.augment_rng = random.Random(f"{options.seed}:augment")
         self.unreadable_inputs = 0
         self.encoder = RecordEncoder()
 
-    def write(self, record: dict, source: str, origin: str) -> None:
-        record["source"] = source
-        record["origin"] = origin
-        self.output.write(self.encoder.encode(record) + "\n")
-        self.report.source(source).ids[record["id"]] += 1
-
-    def run_input(self, source: str, spec: str, group: str | None = None, window: tuple | None = None) -> None:
-        """Every row of one input (with ``window``: of that part of a JSON list, see ``parallel_stage1.py``)."""
+    def run_input(self, job: tuple, engine: str = "local", workers: int = 1) -> None:
+        source, spec, group = job
         counts = self.report.source(source)
         entry = {"input": spec, "group": group, "rows": 0, "error": None}
-        if window is not None and window[0] > 0:
-            entry["continues"] = True  # the rest of an input that an earlier part began (merged into its entry)
         counts.inputs.append(entry)
         log.info("reading %s input %s%s", source, spec, f" (all dialogs {group}-turn)" if group else "")
-        rows = iter_raw_rows(spec, window)
+        if engine == "local":
+            pairs = _outcomes(job, self.options)
+        else:
+            pairs = engine_map(iter_raw_rows(spec), _outcome_batch, (source, group, self.options), engine, workers)
         try:
-            bar_enabled, description = self.bar_line is not None, f"{source} {Path(spec).name}"
-            for raw in progress(rows, description, bar_enabled, position=self.bar_line):
+            for raw, outcome in progress(pairs, f"{source} {Path(spec).name}", self.show_progress):
                 entry["rows"] += 1
                 counts.rows_read += 1
                 if raw.error:
                     self.report.reject(source, "row", raw.error, raw.detail, raw.position)
-                    continue
-                self.process_row(source, raw.row, raw.position, group)
+                else:
+                    self.take(source, outcome, raw.position)
         except InputError as exc:
             entry["error"] = str(exc)
             self.unreadable_inputs += 1
             log.error("%s", exc)
             self.report.reject(source, "input", "input_unreadable", str(exc), spec)
 
-    def process_row(self, source: str, row: dict, position: str, group: str | None) -> None:
-        counts = self.report.source(source)
-        try:
-            if source == "toolace":
-                outcome = toolace.process_dialog(row, self.options, group)
-            else:
-                outcome = {"group": "xlam", "samples": [xlam.process_row(row, self.options)], "call_turns": 1}
-        except RowRejected as exc:
-            self.report.reject(source, "row", exc.code, exc.detail, position)
+    def take(self, source: str, outcome: dict, position: str) -> None:
+        """Count one row's outcome and write its samples."""
+        if "row_rejected" in outcome:
+            self.report.reject(source, "row", *outcome["row_rejected"], position)
             return
+        counts = self.report.source(source)
         counts.rows_used += 1
         counts.call_turns += outcome["call_turns"]
         group_counts = counts.groups.get(outcome["group"])
@@ -110,41 +137,60 @@ class Stage1:
         group_counts["dialogs"] += 1
         for turn, code, detail in outcome.get("rejected", ()):
             self.report.reject(source, "call_turn", code, detail, f"{position}/turn {turn}")
-        for record in outcome["samples"]:
-            turn = record.pop("turn", None)
+        for turn, record, is_call in outcome["samples"]:
             origin = position if turn is None else f"{position}/turn {turn}"
-            if record["answer"] or source == "xlam":
+            unit = "call_turn" if is_call else "sample"
+            if not (self.augment(record, origin) if source == "xlam" else self.write(record, source, origin, unit)):
+                continue
+            if is_call:
                 counts.samples_kept += 1
                 group_counts["samples"] += 1
             else:
                 counts.nocall_samples += 1
-            if source == "xlam":
-                self.augment(record, origin)
-            else:
-                self.write(record, source, origin)
 
-    def augment(self, record: dict, origin: str) -> None:
+    def write(self, record: dict, source: str, origin: str, unit: str) -> bool:
+        """Write one record; ``False`` (counted as a rejection of ``unit``) when the next stage could not read it."""
+        record["source"] = source
+        record["origin"] = origin
+        try:
+            line = self.encoder.encode(record)
+            if self.encoder.suspect and too_deep(record, MAX_NESTING):
+                raise RecursionError
+        except (RecursionError, ValueError, TypeError) as exc:
+            detail = f"nested deeper than {MAX_NESTING} levels" if isinstance(exc, RecursionError) else str(exc)
+            code = "too_deeply_nested" if isinstance(exc, RecursionError) else "record_unwritable"
+            self.report.reject(source, unit, code, detail, origin)
+            return False
+        if "\\ud" in line and _LONE_SURROGATE.search(line):
+            detail = "a string holds a lone surrogate (\\ud800-\\udfff), which no parquet string can store"
+            self.report.reject(source, unit, "lone_surrogate", detail, origin)
+            return False
+        self.output.write(line + "\n")
+        self.report.source(source).ids[record["id"]] += 1
+        return True
+
+    def augment(self, record: dict, origin: str) -> bool:
+        """Write an xLAM sample, masked with probability ``--mask-rate``, and maybe an irrelevance copy."""
         counts = self.report.source("xlam")
         masked = augmentation.mask_names(record, self.augment_rng, self.options.mask_rate)
-        if masked is not None:
+        written = self.write(masked or record, "xlam", origin, "call_turn")
+        if written and masked is not None:
             counts.masked_samples += 1
-        self.write(masked or record, "xlam", origin)
         extra = augmentation.irrelevance_sample(record, self.augment_rng, self.options.irrelevance_rate)
-        if extra is not None:
+        if extra is not None and self.write(extra, "xlam", origin + "/irrelevance", "sample"):
             counts.augmented_samples["irrelevance"] += 1
-            self.write(extra, "xlam", origin + "/irrelevance")
+        return written
 
 
-def run_jobs(jobs, options, output_dir: Path, bar_line: int | None, strict=False, part="") -> tuple[Report, int]:
-    """Run ``(source, input, group[, window])`` jobs in order into ``unified.jsonl`` / ``rejections.jsonl`` of
-    ``output_dir`` (``unified{part}.jsonl`` ... when ``part`` is given); returns the report and the number of
-    unreadable inputs."""
-    report = Report(output_dir / f"rejections{part}.jsonl", strict=strict)
+def run_jobs(jobs, options, output_dir: Path, show_progress=False, strict=False, engine="local", workers=1):
+    """Run ``(source, input, group)`` jobs in order into ``unified.partial.jsonl`` / ``rejections.partial.jsonl`` of
+    ``output_dir``; returns the report and the number of unreadable inputs."""
+    report = Report(output_dir / f"rejections{PARTIAL}.jsonl", strict=strict)
     try:
-        with open(output_dir / f"unified{part}.jsonl", "w", encoding="utf-8", buffering=1 << 20) as output:
-            stage = Stage1(options, report, output, bar_line)
-            for source, spec, group, *window in jobs:
-                stage.run_input(source, spec, group, *window)
+        with open(output_dir / f"unified{PARTIAL}.jsonl", "w", encoding="utf-8", buffering=1 << 20) as output:
+            stage = Stage1(options, report, output, show_progress)
+            for job in jobs:
+                stage.run_input(job, engine, workers)
     finally:
         report.close()
     return report, stage.unreadable_inputs
@@ -181,39 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     inputs = parser.add_argument_group("inputs (each flag may be repeated / take several paths)")
-    inputs.add_argument(
-        "--toolace",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="PATH",
-        help="ToolACE dialogs (hub roles user/assistant/tool or human/gpt/observation/function_call); "
-        "each dialog is single-turn or multi-turn by the rule '>= 2 user turns = multi'",
-    )
-    inputs.add_argument(
-        "--toolace-single",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="PATH",
-        help="ToolACE dialogs already split by you: all counted as single-turn (the original layout)",
-    )
-    inputs.add_argument(
-        "--toolace-multi",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="PATH",
-        help="ToolACE dialogs already split by you: all counted as multi-turn",
-    )
-    inputs.add_argument(
-        "--xlam",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="PATH",
-        help="xLAM rows (id, query, answers, tools), e.g. Salesforce/xlam-function-calling-60k",
-    )
+    for flag, text in (
+        (
+            "--toolace",
+            "ToolACE dialogs (hub roles user/assistant/tool or human/gpt/observation/function_call; a "
+            "ShareGPT file with a 'tools' field); a dialog is multi-turn iff it has >= 2 user turns",
+        ),
+        ("--toolace-single", "ToolACE dialogs already split by you: all counted as single-turn (the original layout)"),
+        ("--toolace-multi", "ToolACE dialogs already split by you: all counted as multi-turn"),
+        ("--xlam", "xLAM rows (id, query, answers, tools), e.g. Salesforce/xlam-function-calling-60k"),
+    ):
+        inputs.add_argument(flag, nargs="+", action="extend", default=[], metavar="PATH", help=text)
     parser.add_argument(
         "--output-dir",
         "--output_dir",
@@ -267,11 +291,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=42, help="seed for the augmentation draws")
     parser.add_argument("--strict", action="store_true", help="stop (exit 2) at the first rejected input/row/turn")
-    add_run_flags(
-        parser,
-        "2: two processes share the inputs (split between inputs or inside the last JSON-list input); "
-        "1: one process; the output is the same",
+    checks = parser.add_argument_group("label-noise checks (improved mode: on; each rejection is counted by reason)")
+    for flag, text in (
+        (
+            "--check-argument-types",
+            "an argument's JSON type differs from its parameter's type (argument_type_mismatch)",
+        ),
+        ("--check-required", "a parameter the schema requires has no argument (required_argument_missing)"),
+        (
+            "--check-tool-results",
+            "ToolACE: the next turn holds results of other tools than the ones called "
+            "(calls_disagree_with_tool_results)",
+        ),
+    ):
+        checks.add_argument(
+            flag, action=argparse.BooleanOptionalAction, default=None, help=f"reject a call where {text}"
+        )
+    parser.add_argument(
+        "--max-context-chars",
+        type=int,
+        default=100_000,
+        help="a ToolACE call turn whose context (earlier turns) holds more characters is rejected "
+        "(context_too_long; far beyond any trainable prompt); 0: no limit",
     )
+    add_run_flags(parser, "row")
     return parser
 
 
@@ -294,24 +337,28 @@ def main(argv: list[str] | None = None) -> int:
         irrelevance_rate=args.irrelevance_rate,
         mask_rate=args.mask_rate,
         seed=args.seed,
+        max_context_chars=args.max_context_chars,
+        **{name: getattr(args, name) for name in CHECKS},
     )
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with locked_output_dir(Path(args.output_dir), ("unified", "rejections")):
+            return run(args, options, Path(args.output_dir))
+    except OutputLocked as exc:
+        log.error("%s", exc)
+        return 1
+
+
+def run(args: argparse.Namespace, options: RawOptions, output_dir: Path) -> int:
+    """Stage 1 into ``output_dir`` (locked by the caller); returns the exit status."""
     started = time.perf_counter()
     jobs = [("toolace", spec, None) for spec in args.toolace]
     jobs += [("toolace", spec, "single") for spec in args.toolace_single]
     jobs += [("toolace", spec, "multi") for spec in args.toolace_multi]
     jobs += [("xlam", spec, None) for spec in args.xlam]
-    try:
-        bar_line = None if args.no_progress else 0  # progress bars on the console's first line (None: none)
-        augmented = options.irrelevance_rate > 0 or options.mask_rate > 0  # draws follow one sequence over xLAM
-        parallel = args.workers >= 2 and not args.strict and fork_context() is not None
-        plan = plan_split(jobs, augmented, options.mode) if parallel else None
-        # written as *.partial.jsonl and renamed when complete: a killed run never leaves a short unified.jsonl
-        if plan is not None:
-            report, unreadable = run_split(plan, run_jobs, options, output_dir, bar_line, part=PARTIAL)
-        else:
-            report, unreadable = run_jobs(jobs, options, output_dir, bar_line, strict=args.strict, part=PARTIAL)
+    try:  # written as *.partial.jsonl and renamed when complete: a killed run never leaves a short unified.jsonl
+        report, unreadable = run_jobs(
+            jobs, options, output_dir, not args.no_progress, args.strict, args.engine, args.workers
+        )
     except StrictModeError as exc:
         log.error("--strict: stopping at the first rejection: %s", exc)
         return 2

@@ -2,13 +2,20 @@
 
 Not an entry point. :func:`iter_raw_rows` yields :class:`RawRow` objects; a row that cannot be decoded comes back
 with ``error`` set (and is counted by the caller), a file that cannot be read at all raises :class:`InputError`
-with a clear message. JSON lists are decoded element by element (never the whole file at once).
+with a clear message. Nothing is dropped silently:
 
-* ``*.jsonl`` / ``*.json`` whose first character is ``{``: JSON Lines (one object per line, blank lines skipped);
-* ``*.json`` whose first character is ``[``: a JSON list of objects;
+* ``*.jsonl`` / ``*.json`` whose first character is ``{``: JSON Lines (blank lines skipped, a byte-order mark at the
+  start ignored); a line that is not UTF-8 is rejected (``invalid_utf8``), never kept with U+FFFD in it;
+* ``*.json`` whose first character is ``[``: a JSON list, decoded element by element (about 1 MB of text in memory).
+  Lists written back to back (``cat a.json b.json``) are read one after the other; an element with bytes that are
+  not UTF-8 is rejected (``invalid_utf8``) and the next one read; text after the last list, or a broken element,
+  is one ``malformed_json`` row (with its element index and character offset) and the rest of the file is lost;
 * ``*.parquet``: read in record batches with pyarrow;
 * a directory written by ``datasets.save_to_disk`` (a Dataset, or a DatasetDict: all splits in order);
 * ``owner/name`` that is not a local path: ``datasets.load_dataset(name, split=...)`` (needs network).
+
+Rows nested too deeply for the JSON decoder (``too_deeply_nested``) or holding an integer of more than 4,300 digits
+(``integer_too_large``) are rejected one by one.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from typing import Any
 CHUNK_CHARS = 1 << 20
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(:[\w.-]+)?$")
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, after decoding with "surrogateescape"
+_VALUE_END = re.compile(r'[^"\[\]{}]*')
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 class InputError(Exception):
@@ -54,20 +64,10 @@ def input_kind(spec: str) -> str:
     raise InputError(f"input not found: {spec!r} (no such file or directory, and not a hub name like 'owner/name')")
 
 
-def iter_raw_rows(spec: str, window: tuple[int, int] | None = None) -> Iterator[RawRow]:
-    """The rows of ``spec``, in order.
-
-    ``window=(start, stop)`` (a JSON list file only, see :func:`json_list_size`): just the elements that begin at a
-    character offset in ``[start, stop)``, with their positions in the whole list. Windows that tile the file give
-    every row exactly once between them, and an error is raised by exactly one of them: the window holding the
-    offset where it is found (the elements before ``start`` are decoded to be counted, but their errors belong to
-    an earlier window)."""
+def iter_raw_rows(spec: str) -> Iterator[RawRow]:
+    """The rows of ``spec``, in order."""
     kind = input_kind(spec)
-    if window is not None:
-        if kind != "json":
-            raise ValueError(f"{spec}: a window needs a JSON list file")
-        yield from _iter_json_array(Path(spec), window)
-    elif kind == "json":
+    if kind == "json":
         yield from _iter_json_file(Path(spec))
     elif kind == "jsonl":
         yield from _iter_json_lines(Path(spec))
@@ -77,18 +77,17 @@ def iter_raw_rows(spec: str, window: tuple[int, int] | None = None) -> Iterator[
         yield from _iter_datasets(spec, kind)
 
 
-def json_list_size(spec: str) -> int | None:
-    """The size in bytes of ``spec`` if it is a readable JSON list file (it can be read in windows), else ``None``."""
-    try:
-        if input_kind(spec) == "json" and _first_char(Path(spec)) == "[":
-            return Path(spec).stat().st_size
-    except (InputError, OSError, UnicodeDecodeError):
-        pass
-    return None
+def decode_error(exc: Exception) -> tuple[str, str]:
+    """``(reason, detail)`` for an exception of a JSON decoder (or of code walking a decoded value)."""
+    if isinstance(exc, RecursionError):
+        return "too_deeply_nested", "nested too deeply to decode"
+    if isinstance(exc, ValueError) and "digits" in str(exc) and not isinstance(exc, json.JSONDecodeError):
+        return "integer_too_large", str(exc)
+    return "malformed_json", str(exc)
 
 
 def _first_char(path: Path) -> str:
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
         while True:
             chunk = handle.read(4096)
             if not chunk:
@@ -99,10 +98,7 @@ def _first_char(path: Path) -> str:
 
 
 def _iter_json_file(path: Path) -> Iterator[RawRow]:
-    try:
-        first = _first_char(path)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    first = _first_char(path)
     if first == "":
         raise InputError(f"{path}: empty file")
     if first == "[":
@@ -115,16 +111,22 @@ def _iter_json_file(path: Path) -> Iterator[RawRow]:
 
 def _iter_json_lines(path: Path) -> Iterator[RawRow]:
     empty = True
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    with open(path, "rb") as handle:
+        for number, data in enumerate(handle, start=1):
+            if number == 1 and data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]  # a byte-order mark
+            if not data.strip():
                 continue
             empty = False
             position = f"{path}:{number}"
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield RawRow(position, error="malformed_json", detail=f"line {number}: {exc}")
+                row = json.loads(data.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                yield RawRow(position, error="invalid_utf8", detail=f"line {number}: {exc}")
+                continue
+            except (ValueError, RecursionError) as exc:
+                code, detail = decode_error(exc)
+                yield RawRow(position, error=code, detail=f"line {number}: {detail}")
                 continue
             yield _checked(position, row)
     if empty:
@@ -137,49 +139,50 @@ def _checked(position: str, row: Any) -> RawRow:
     return RawRow(position, error="not_an_object", detail=f"row is a {type(row).__name__}, not a JSON object")
 
 
-def _iter_json_array(path: Path, window: tuple[int, int] | None = None) -> Iterator[RawRow]:
-    """Decode ``[obj, obj, ...]`` element by element, keeping about one chunk of text in memory; with ``window``, see
-    :func:`iter_raw_rows`."""
-    start, stop = window if window is not None else (0, None)
-    try:
-        yield from _json_array_rows(path, start, stop)
-    except _WindowEnd:
-        return
+def _value_end(text: str, pos: int) -> int | None:
+    """Where the JSON value (object or list) starting at ``text[pos]`` ends, by bracket counting, or ``None`` if it
+    does not end in ``text``. Used to step over an element the decoder refused without a syntax error."""
+    depth = 0
+    while pos < len(text):
+        pos = _VALUE_END.match(text, pos).end()
+        if pos >= len(text):
+            return None
+        char = text[pos]
+        if char == '"':
+            string = _STRING.match(text, pos)
+            if string is None:
+                return None
+            pos = string.end()
+            continue
+        depth += 1 if char in "[{" else -1
+        pos += 1
+        if depth == 0:
+            return pos
+    return None
 
 
-class _WindowEnd(Exception):
-    """An error found before the window's start: the earlier window that holds it reports it."""
-
-
-def _json_array_rows(path: Path, start: int, stop: int | None) -> Iterator[RawRow]:
-    def fail(message: str, offset: int) -> InputError:
-        return InputError(message) if offset >= start else _WindowEnd()
-
+def _iter_json_array(path: Path) -> Iterator[RawRow]:
+    """Decode ``[obj, obj, ...]`` (and lists that follow it) element by element, keeping about one chunk of text in
+    memory."""
     decoder = json.JSONDecoder()
-    with open(path, encoding="utf-8") as handle:
-        try:
-            buffer = handle.read(CHUNK_CHARS)
-        except UnicodeDecodeError as exc:
-            raise fail(f"{path}: not UTF-8 text ({exc.reason})", 0) from None
-        consumed = len(buffer)
-        buffer = buffer.lstrip("\ufeff")
-        consumed -= len(buffer)  # characters dropped from the front of ``buffer`` so far
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+        buffer = handle.read(CHUNK_CHARS).lstrip("\ufeff")
+        consumed = 0  # characters dropped from the front of ``buffer`` so far
         eof = False
-        pos = _WHITESPACE.match(buffer).end() + 1  # past "["
+        pos = 0
         index = 0
-        expect_value = True  # directly after "[" or ","
+        state = "list"  # "list": expect "[" (or the end), "value": after "[" or ",", "next": expect "," or "]"
         read_size = CHUNK_CHARS
 
         def refill(size: int) -> None:
             nonlocal buffer, pos, eof, consumed
-            try:
-                more = handle.read(size)
-            except UnicodeDecodeError as exc:
-                raise fail(
-                    f"{path}: not UTF-8 text after element {index - 1} ({exc.reason})", consumed + pos
-                ) from None
+            more = handle.read(size)
             consumed += pos
             buffer, pos, eof = buffer[pos:] + more, 0, not more
+
+        def broken(message: str, offset: int) -> RawRow:
+            detail = f"{message} at element {index} (character {offset}); the rest of the file is not read"
+            return RawRow(f"{path}#{index}", error="malformed_json", detail=detail)
 
         while True:
             pos = _WHITESPACE.match(buffer, pos).end()
@@ -187,16 +190,27 @@ def _json_array_rows(path: Path, start: int, stop: int | None) -> Iterator[RawRo
                 refill(read_size)
                 continue
             offset = consumed + pos
-            if stop is not None and offset >= stop:
-                return
             char = buffer[pos] if pos < len(buffer) else ""
-            if char == "]" and (expect_value is False or index == 0):
-                return
-            if not expect_value:
-                if char != ",":
-                    raise fail(f"{path}: malformed JSON list after element {index - 1} (expected ',' or ']')", offset)
+            if state == "list":
+                if char == "":
+                    return
+                if char != "[":
+                    yield broken("text after the JSON list", offset)
+                    return
                 pos += 1
-                expect_value = True
+                state = "value"
+                first = True
+                continue
+            if char == "]" and (state == "next" or first):
+                pos += 1
+                state = "list"
+                continue
+            if state == "next":
+                if char != ",":
+                    yield broken("expected ',' or ']'", offset)
+                    return
+                pos += 1
+                state, first = "value", False
                 continue
             try:
                 value, end = decoder.raw_decode(buffer, pos)
@@ -204,15 +218,32 @@ def _json_array_rows(path: Path, start: int, stop: int | None) -> Iterator[RawRo
                     raise json.JSONDecodeError("value may continue", buffer, end)
             except json.JSONDecodeError as exc:
                 if eof:
-                    raise fail(f"{path}: malformed JSON at list element {index}: {exc.msg}", offset) from None
+                    yield broken(f"malformed JSON ({exc.msg})", offset)
+                    return
                 read_size *= 2  # grow geometrically so a broken element cannot make this quadratic
                 refill(read_size)
                 continue
-            if offset >= start:
-                yield _checked(f"{path}#{index}", value)
+            except (ValueError, RecursionError) as exc:  # too deep, or an integer too long
+                end = _value_end(buffer, pos)
+                if end is None and not eof:
+                    read_size *= 2
+                    refill(read_size)
+                    continue
+                if end is None:
+                    yield broken("unterminated value", offset)
+                    return
+                code, detail = decode_error(exc)
+                yield RawRow(f"{path}#{index}", error=code, detail=f"element {index} (character {offset}): {detail}")
+            else:
+                text = buffer[pos:end]
+                if not text.isascii() and _NOT_UTF8.search(text):
+                    detail = f"element {index} (character {offset}) holds bytes that are not UTF-8"
+                    yield RawRow(f"{path}#{index}", error="invalid_utf8", detail=detail)
+                else:
+                    yield _checked(f"{path}#{index}", value)
             index += 1
             pos = end
-            expect_value = False
+            state, first = "next", False
             read_size = CHUNK_CHARS
 
 

@@ -12,17 +12,17 @@ Accounting units (checked by :meth:`Report.invariant_errors`):
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import os
-import re
+import pickle
 import sys
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from tool_n1.schema import normalize_tool
 
 log = logging.getLogger("tool_n1.data")
 
@@ -30,10 +30,14 @@ MODES = ("faithful", "improved")
 EXAMPLES_PER_REASON = 5
 
 # Stage-1 option presets per mode; a command-line flag that is given explicitly overrides the preset.
+CHECKS = ("check_argument_types", "check_required", "check_tool_results")
 RAW_PRESETS = {
-    "faithful": {"call_parser": "faithful", "tool_extraction": "faithful", "normalize_tools": False},
-    "improved": {"call_parser": "robust", "tool_extraction": "robust", "normalize_tools": True},
+    "faithful": {"call_parser": "faithful", "tool_extraction": "faithful", "normalize_tools": False}
+    | dict.fromkeys(CHECKS, False),
+    "improved": {"call_parser": "robust", "tool_extraction": "robust", "normalize_tools": True}
+    | dict.fromkeys(CHECKS, True),
 }
+MAX_NESTING = 100  # deeper answers / tools are rejected (too_deeply_nested): the next stage reads all it is given
 
 
 @dataclass
@@ -44,6 +48,10 @@ class RawOptions:
     call_parser: str = "robust"  # "faithful" (original regex semantics) or "robust" (CallStringError on bad input)
     tool_extraction: str = "robust"  # "faithful" (drop 2 chars + "]") or "robust" (JSON-decode the list in place)
     normalize_tools: bool = True  # every tool -> {"name","description","parameters":{"type":"object",...}}
+    check_argument_types: bool = True  # label-noise checks (label_checks.py)
+    check_required: bool = True
+    check_tool_results: bool = True
+    max_context_chars: int = 100_000  # 0: no limit
     include_nocall: bool = False
     irrelevance_rate: float = 0.0
     mask_rate: float = 0.0
@@ -59,137 +67,30 @@ class RawOptions:
         return cls(**values)
 
 
-NORMALIZED_CACHE_SIZE = 50_000
-
-
-class _SharedTools:
-    """Tools decoded from a JSON text that real data repeats (xLAM's 60,000 rows use about 3,600 APIs), keyed by
-    that text: the decoded value, the normalised value, and each shared object's ``json.dumps`` (by identity, for
-    :class:`RecordEncoder`). Shared objects are never mutated (augmentation deep-copies first)."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.decoded: dict[str, Any] = {}
-        self.normalized: dict[str, dict[str, Any]] = {}
-        self.json: dict[int, tuple[Any, str]] = {}  # id(object) -> (object, json.dumps(object)); holds the object
-
-    def share(self, value: Any) -> Any:
-        self.json[id(value)] = (value, json.dumps(value))
-        return value
-
-    def make_room(self) -> None:
-        if len(self.decoded) + len(self.normalized) >= self.limit:
-            self.decoded.clear()
-            self.normalized.clear()
-            self.json.clear()
-
-
-SHARED_TOOLS = _SharedTools(NORMALIZED_CACHE_SIZE)
-
-
-_LIST_DECODER = json.JSONDecoder()
-_SEPARATOR = re.compile(r"\s*(,|\])\s*")
-
-
-def decode_json_list(text: str, start: int = 0) -> tuple[list[Any], list[str], int]:
-    """Decode the JSON list starting at ``text[start]`` (``[``) element by element.
-
-    Returns the elements, each element's exact source text (a free cache key) and the end offset. Raises
-    ``ValueError`` (``json.JSONDecodeError``) when the text is not a JSON list.
-    """
-    if text[start : start + 1] != "[":
-        raise json.JSONDecodeError("expected '['", text, start)
-    items, texts = [], []
-    pos = _WHITESPACE.match(text, start + 1).end()
-    if text[pos : pos + 1] == "]":
-        return items, texts, pos + 1
-    while True:
-        item, end = _LIST_DECODER.raw_decode(text, pos)
-        items.append(item)
-        texts.append(text[pos:end])
-        separator = _SEPARATOR.match(text, end)
-        if separator is None:
-            raise json.JSONDecodeError("expected ',' or ']'", text, end)
-        pos = separator.end()
-        if separator.group(1) == "]":
-            return items, texts, pos
-
-
-_WHITESPACE = re.compile(r"\s*")
-
-
-def split_object_list(text: str) -> list[str] | None:
-    """``[{...}, {...}]`` cut at every ``}, {`` into candidate element texts (``None`` if not of that shape).
-
-    A cut may fall inside a string or a nested list; callers must accept the pieces only when each one is a complete
-    JSON value: then the text is exactly the list of those values, joined by ``", "``.
-    """
-    if not (text.startswith("[{") and text.endswith("}]")):
-        return None
-    parts = text[1:-1].split("}, {")
-    if len(parts) == 1:
-        return parts
-    return [parts[0] + "}", *["{" + part + "}" for part in parts[1:-1]], "{" + parts[-1]]
-
-
-def decode_object_list(text: str) -> tuple[list[Any], list[str]] | None:
-    """The result of :func:`decode_json_list` (elements and their texts) for a list of objects written with ``", "``
-    separators, without decoding an element text seen before; ``None`` when that shortcut does not apply (then
-    use :func:`decode_json_list`, which also gives the error)."""
-    pieces = split_object_list(text)
-    if pieces is None:
-        return None
-    cache = SHARED_TOOLS.decoded
-    items = []
-    for piece in pieces:
-        item = cache.get(piece)
-        if item is None:
-            try:
-                item = json.loads(piece)  # a complete JSON value, or the cut was wrong
-            except ValueError:
-                return None
-            SHARED_TOOLS.make_room()
-            cache[piece] = SHARED_TOOLS.share(item)
-        items.append(item)
-    return items, pieces
-
-
-def normalized_tools(tools: list[dict[str, Any]], texts: list[str] | None = None) -> list[dict[str, Any]]:
-    """:func:`tool_n1.schema.normalize_tool` on each tool, memoised by the tool's JSON source text when ``texts``
-    is given (real data repeats tools). Raises ``ValueError`` like ``normalize_tool``. Results are shared: callers
-    must not mutate them (augmentation deep-copies first)."""
-    if texts is None:
-        return [normalize_tool(tool) for tool in tools]
-    cache = SHARED_TOOLS.normalized
-    result = []
-    for tool, key in zip(tools, texts, strict=True):
-        normalized = cache.get(key)
-        if normalized is None:
-            normalized = normalize_tool(tool)
-            SHARED_TOOLS.make_room()
-            cache[key] = SHARED_TOOLS.share(normalized)
-        result.append(normalized)
-    return result
-
-
 _ENCODER = json.JSONEncoder()  # the settings of a plain json.dumps (what json.dumps itself uses)
 _encode_string = json.encoder.encode_basestring_ascii  # = json.dumps(str) with ensure_ascii
 _KEY_PREFIX: dict[str, str] = {}
 
 
 class RecordEncoder:
-    """``json.dumps(record)`` (default settings), byte for byte, without re-encoding what repeats: a tool shared
-    through :data:`SHARED_TOOLS`, the tool list of the previous record (a ToolACE dialog's samples share one list)
-    and the previous ``raw_system``. Valid because records are not mutated once written."""
+    """``json.dumps(record)`` (default settings), byte for byte, without re-encoding what repeats: the tool list of
+    the previous record (a ToolACE dialog's samples share one list), the context turns of the dialog's earlier
+    samples (so a long dialog costs linear time, not quadratic) and the previous ``raw_system``. Valid because
+    records are not mutated once written. After :meth:`encode`, ``suspect`` says whether the tools or the answer
+    may nest deeper than :data:`MAX_NESTING` (they hold more brackets)."""
 
     def __init__(self):
         self._tools: Any = None
         self._tools_text = ""
+        self._tools_suspect = False
+        self._turns: dict[int, tuple[Any, str]] = {}  # id(turn) -> (turn, its JSON); the current dialog's turns
         self._raw_system: Any = None
         self._raw_system_text = ""
+        self.suspect = False
 
     def encode(self, record: dict[str, Any]) -> str:
         parts = []
+        self.suspect = False
         for key, value in record.items():
             prefix = _KEY_PREFIX.get(key)
             if prefix is None:
@@ -205,21 +106,30 @@ class RecordEncoder:
                     text = _encode_string(value)
             elif key == "tools" and type(value) is list:
                 text = self._encode_tools(value)
+                self.suspect = self.suspect or self._tools_suspect
+            elif key == "conversations" and type(value) is list:
+                text = self._encode_turns(value)
             else:
                 text = _ENCODER.encode(value)
+                self.suspect = self.suspect or text.count("[") + text.count("{") > MAX_NESTING
             parts.append(prefix + text)
         return "{" + ", ".join(parts) + "}"
 
     def _encode_tools(self, tools: list[Any]) -> str:
-        if tools is self._tools:
-            return self._tools_text
-        shared = SHARED_TOOLS.json
-        texts = []
-        for tool in tools:
-            entry = shared.get(id(tool))
-            texts.append(entry[1] if entry is not None and entry[0] is tool else _ENCODER.encode(tool))
-        self._tools, self._tools_text = tools, "[" + ", ".join(texts) + "]"
+        if tools is not self._tools:
+            self._tools, self._tools_text = tools, _ENCODER.encode(tools)
+            self._tools_suspect = self._tools_text.count("[") + self._tools_text.count("{") > MAX_NESTING
+            self._turns.clear()  # another dialog
         return self._tools_text
+
+    def _encode_turns(self, turns: list[Any]) -> str:
+        cache, texts = self._turns, []
+        for turn in turns:
+            entry = cache.get(id(turn))
+            if entry is None or entry[0] is not turn:
+                entry = cache[id(turn)] = (turn, _ENCODER.encode(turn))
+            texts.append(entry[1])
+        return "[" + ", ".join(texts) + "]"
 
 
 class RowRejected(Exception):
@@ -254,23 +164,6 @@ class SourceCounts:
 
     def samples_written(self) -> int:
         return self.samples_kept + self.nocall_samples + sum(self.augmented_samples.values())
-
-    def absorb(self, other: SourceCounts) -> None:
-        """Add the counts of a later part of the same run (an input it continues merges into its entry)."""
-        for entry in other.inputs:
-            entry = dict(entry)
-            previous = self.inputs[-1] if self.inputs else None
-            if entry.pop("continues", False) and previous and previous["input"] == entry["input"]:
-                previous["rows"] += entry["rows"]
-                previous["error"] = previous["error"] or entry["error"]
-            else:
-                self.inputs.append(entry)
-        for name in ("rows_read", "rows_used", "call_turns", "samples_kept", "nocall_samples", "masked_samples"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("rows_rejected", "call_turns_rejected", "augmented_samples", "ids"):
-            getattr(self, name).update(getattr(other, name))
-        for group, counts in other.groups.items():
-            self.groups.setdefault(group, Counter()).update(counts)
 
     def to_dict(self) -> dict[str, Any]:
         data = {key: _plain(value) for key, value in vars(self).items()}
@@ -322,14 +215,6 @@ class Report:
         if self.strict:
             raise StrictModeError(f"{position}: {code}: {detail}")
         log.debug("rejected %s at %s: %s: %s", unit, position, code, detail)
-
-    def absorb(self, sources: dict[str, SourceCounts], examples: dict[str, list[str]]) -> None:
-        """Merge the counts and examples of a later part of the same run (parts absorbed in their serial order)."""
-        for name, counts in sources.items():
-            self.source(name).absorb(counts)
-        for key, positions in examples.items():
-            kept = self.examples.setdefault(key, [])
-            kept.extend(positions[: max(0, EXAMPLES_PER_REASON - len(kept))])
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -386,34 +271,125 @@ def length_stats(values: list[int]) -> dict[str, float | int | None]:
 # --------------------------------------------------------------------------- what both stages' command lines share
 
 
-def add_run_flags(parser: argparse.ArgumentParser, workers_help: str) -> None:
-    """``--workers`` (default: 2 where there are 2 CPUs), ``--no-progress`` and ``--log-level``."""
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help=workers_help)
+ENGINES = ("local", "datasets")
+ENGINE_BLOCK = 20_000  # rows handed to the engine at a time (bounds memory; each block is one engine map)
+
+
+def add_run_flags(parser: argparse.ArgumentParser, unit: str) -> None:
+    """``--engine``, ``--workers``, ``--no-progress`` and ``--log-level``."""
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help=f"local: one loop in this process; datasets: the same per-{unit} function through Hugging Face "
+        "datasets' map with --workers processes (the output is the same)",
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes for --engine datasets")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
         "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="console log level"
     )
 
 
-def progress(iterable, description: str, enabled: bool, total: int | None = None, position: int | None = None):
-    """A tqdm bar on stderr over ``iterable`` (or a bare bar with ``iterable=None``) on console line ``position``
-    (bars of parallel processes stack); ``iterable`` itself when disabled or without tqdm."""
+def progress(iterable, description: str, enabled: bool, total: int | None = None):
+    """A tqdm bar on stderr over ``iterable`` (or a bare bar with ``iterable=None``); ``iterable`` itself when
+    disabled or without tqdm."""
     if not enabled:
         return iterable
     try:
         from tqdm import tqdm
     except ImportError:
         return iterable
-    return tqdm(
-        iterable, desc=description, unit=" rows", mininterval=0.5, file=sys.stderr, total=total, position=position
+    return tqdm(iterable, desc=description, unit=" rows", mininterval=0.5, file=sys.stderr, total=total)
+
+
+def _engine_batch(batch: dict[str, list], function, args: tuple) -> dict[str, list]:
+    results = function([pickle.loads(item) for item in batch["item"]], *args)
+    return {"result": [pickle.dumps(result, pickle.HIGHEST_PROTOCOL) for result in results]}
+
+
+def _engine_block(items: list, function, args: tuple, engine: str, workers: int, batch_size: int) -> list:
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    data = datasets.Dataset.from_dict({"item": [pickle.dumps(item, pickle.HIGHEST_PROTOCOL) for item in items]})
+    mapped = data.map(
+        _engine_batch,
+        batched=True,
+        batch_size=batch_size,
+        num_proc=min(workers, max(1, len(items) // batch_size)),
+        fn_kwargs={"function": function, "args": args},
+        remove_columns=["item"],
+        keep_in_memory=True,
+        new_fingerprint=f"block-{os.getpid()}-{id(items)}",
     )
+    return [pickle.loads(result) for result in mapped["result"]]
 
 
-def fork_context():
-    """The ``fork`` multiprocessing context (workers inherit the parent's state), ``None`` where there is none."""
-    import multiprocessing
+def engine_map(items, function, args: tuple, engine: str, workers: int, batch_size=500, block=ENGINE_BLOCK):
+    """``(item, result)`` for every item, in order, where ``function(list_of_items, *args)`` gives the results of
+    a batch: the same pure function a local loop runs, mapped by the engine's worker processes. An exception of
+    the ``items`` iterator is raised after the results of every item before it."""
+    chunk: list = []
+    iterator = iter(items)
+    while True:
+        error = None
+        try:
+            for item in iterator:
+                chunk.append(item)
+                if len(chunk) >= block:
+                    break
+        except Exception as exc:  # re-raised below, after the items read before it
+            error = exc
+        if chunk:
+            yield from zip(chunk, _engine_block(chunk, function, args, engine, workers, batch_size), strict=True)
+        if error is not None:
+            raise error
+        if len(chunk) < block:
+            return
+        chunk = []
 
+
+class OutputLocked(Exception):
+    """Another run holds the output folder; the message says which."""
+
+
+@contextmanager
+def locked_output_dir(folder: Path, names: tuple[str, ...]):
+    """Hold an exclusive ``flock`` on ``folder/.lock`` while the stage writes there (a second writer is refused at
+    once) and remove the ``*.partial*`` files a killed run left behind, so they can never end up in an output."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        return multiprocessing.get_context("fork")
-    except ValueError:
-        return None
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise OutputLocked(
+            f"{folder} is being written by another run (pid {holder}): wait for it to finish or choose another "
+            "output folder"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        for name in names:
+            for leftover in folder.glob(f"{name}*.partial*"):
+                log.warning("removing %s, left by a run that did not finish", leftover)
+                leftover.unlink()
+        yield
+    finally:
+        os.close(fd)
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/objects more than ``limit`` levels deep (iterative: no recursion limit)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if type(item) is dict else item if type(item) is list else None
+        if children is not None:
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in children)
+    return False

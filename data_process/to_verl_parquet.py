@@ -8,9 +8,11 @@ Command line (either entry point; the second is the original project's path, a t
 
 Seeded 90/10 split (``random.Random(seed).shuffle`` of the record positions: stable across runs and machines), one
 chat prompt per record (system = preamble + tool template, then the context turns), the parquet schema of the
-original. With ``--tokenizer`` (a local Hugging Face tokenizer folder) the prompts
-are measured in tokens with the tokenizer's chat template and those longer than ``--max-prompt-length`` are dropped
-(as verl's ``filter_overlong_prompts`` would). Records are read by byte offset, so memory stays flat.
+original's verl preprocessing. With ``--tokenizer`` (a local Hugging Face tokenizer folder) the prompts are measured
+in tokens with the tokenizer's chat template and those longer than ``--max-prompt-length`` are dropped (as verl's
+``filter_overlong_prompts`` would). Records are read by byte offset, so memory stays flat. Row groups are built by
+one loop (``--engine datasets --workers N``: through ``datasets.Dataset.map``, the same bytes). A record that
+cannot be built is counted (``records_rejected``, exit 1); a second run into the same output folder is refused.
 """
 
 from __future__ import annotations
@@ -30,9 +32,17 @@ if str(REPO / "src") not in sys.path:  # the core package, when it is not pip-in
     sys.path.insert(0, str(REPO / "src"))
 
 from arrow_batches import BatchBuilder, TokenCounter, line_spans, parquet_schema  # noqa: E402
-from parallel_stage2 import built_batches  # noqa: E402
 from record_selection import SelectionError, keep_sources, load_keys, positions_with_keys  # noqa: E402
-from records import MODES, add_run_flags, length_stats, log, progress  # noqa: E402
+from records import (  # noqa: E402
+    MODES,
+    OutputLocked,
+    add_run_flags,
+    engine_map,
+    length_stats,
+    locked_output_dir,
+    log,
+    progress,
+)
 
 PRESETS = {
     "faithful": {
@@ -74,12 +84,21 @@ def batch_tasks(split: str, positions: list[int]) -> list[tuple[str, int, list[i
     return [(split, start, positions[start : start + BATCH_ROWS]) for start in range(0, len(positions), BATCH_ROWS)]
 
 
+def _build_batches(tasks: list, builder: BatchBuilder) -> list[dict[str, Any]]:
+    return [builder(task) for task in tasks]
+
+
 def write_splits(splits, writers, opts, stats, builder) -> None:
     """Write the records of each ``(split, positions)`` (in that order) to ``writers[split]``, one row group per
-    ``BATCH_ROWS`` records, building the batches with ``opts.workers`` processes."""
+    ``BATCH_ROWS`` records (built here, or by ``--workers`` processes of ``--engine datasets``)."""
     tasks = [task for split, positions in splits for task in batch_tasks(split, positions)]
     bar = progress(None, "parquet", opts.progress, total=sum(len(positions) for _, positions in splits))
-    for (split, _, batch), result in built_batches(tasks, builder, opts.workers):
+    if opts.engine == "local":
+        results = ((task, builder(task)) for task in tasks)
+    else:
+        block = 4 * opts.workers  # row groups in memory at a time
+        results = engine_map(tasks, _build_batches, (builder,), opts.engine, opts.workers, batch_size=1, block=block)
+    for (split, _, batch), result in results:
         for key, reason in result["rejected"].items():
             stats["rejected"][key] = reason
         stats["char_lengths"].extend(result["char_lengths"])
@@ -148,37 +167,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="'faithful' = the original's prompt and split; 'improved' sets the flags below",
     )
     fixes = parser.add_argument_group("improvements (default: set by --mode; give a flag to override)")
-    fixes.add_argument(
-        "--previous-calls",
-        choices=("json-string", "tool-call-block"),
-        default=None,
-        help="earlier call turns in the prompt: double-encoded JSON string (original) or <tool_call>[...]</tool_call>",
-    )
-    fixes.add_argument(
-        "--dedupe-tool-intro",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="drop the preamble's 'Here is a list of functions…' sentence that the template repeats",
-    )
-    fixes.add_argument(
-        "--index",
-        choices=("per-split", "global"),
-        default=None,
-        help="extra_info.index: position in its split (original, restarts at 0) or the record's "
-        "position in unified.jsonl (unique across splits)",
-    )
-    fixes.add_argument(
-        "--split-remainder",
-        choices=("drop", "test"),
-        default=None,
-        help="records beyond int(0.9N)+int(0.1N): dropped (original) or added to test",
-    )
-    fixes.add_argument(
-        "--provenance",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="add extra_info.id (sample id) and extra_info.origin (input file, row and turn)",
-    )
+    for flag, kind, text in (
+        (
+            "--previous-calls",
+            ("json-string", "tool-call-block"),
+            "earlier call turns in the prompt: double-encoded JSON string (original) or <tool_call>[...]</tool_call>",
+        ),
+        (
+            "--dedupe-tool-intro",
+            None,
+            "drop the preamble's 'Here is a list of functions…' sentence the template repeats",
+        ),
+        (
+            "--index",
+            ("per-split", "global"),
+            "extra_info.index: position in its split (original, restarts at 0) or "
+            "the record's position in unified.jsonl (unique across splits)",
+        ),
+        ("--split-remainder", ("drop", "test"), "records beyond int(0.9N)+int(0.1N): dropped (original) or in test"),
+        ("--provenance", None, "add extra_info.id (sample id) and extra_info.origin (input file, row and turn)"),
+    ):
+        action = {"choices": kind} if kind else {"action": argparse.BooleanOptionalAction}
+        fixes.add_argument(flag, default=None, help=text, **action)
     parser.add_argument(
         "--train-ratio",
         type=float,
@@ -223,12 +233,37 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("toolace", "xlam"),
         help="train.parquet keeps only records of these sources; test.parquet stays whole (Table 5)",
     )
-    add_run_flags(
-        parser,
-        "processes that build the parquet row groups: this one and N-1 forked ones (1: all here); "
-        "the output is the same",
-    )
+    add_run_flags(parser, "row group")
     return parser
+
+
+def write_parquet(source: Path, spans, train, test, output_dir: Path, args, counter) -> dict[str, Any]:
+    """Both parquet files (``*.partial`` until complete) and the statistics of their rows."""
+    stats: dict[str, Any] = {
+        "rows": {"train": 0, "test": 0},
+        "overlong_filtered": {"train": 0, "test": 0},
+        "rejected": {},
+        "char_lengths": [],
+        "token_lengths": [],
+        "reference_rows": 0,
+    }
+    builder = BatchBuilder(source, spans, args, counter)
+    import pyarrow.parquet as pq
+
+    schema = parquet_schema(args.provenance)
+    partial = {split: output_dir / f"{split}.parquet.partial" for split in ("train", "test")}  # renamed when done
+    try:
+        with (
+            pq.ParquetWriter(partial["train"], schema) as train_writer,
+            pq.ParquetWriter(partial["test"], schema) as test_writer,
+        ):
+            writers = {"train": train_writer, "test": test_writer}
+            write_splits((("train", train), ("test", test)), writers, args, stats, builder)
+    finally:
+        builder.close()
+    for split, path in partial.items():
+        os.replace(path, output_dir / f"{split}.parquet")
+    return stats
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,36 +302,26 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 1
     output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    stats: dict[str, Any] = {
-        "rows": {"train": 0, "test": 0},
-        "overlong_filtered": {"train": 0, "test": 0},
-        "rejected": {},
-        "char_lengths": [],
-        "token_lengths": [],
-        "reference_rows": 0,
-    }
-    builder = BatchBuilder(source, spans, args, counter)
-    import pyarrow.parquet as pq
-
-    schema = parquet_schema(args.provenance)
-    partial = {split: output_dir / f"{split}.parquet.partial" for split in ("train", "test")}  # renamed when done
     try:
-        with (
-            pq.ParquetWriter(partial["train"], schema) as train_writer,
-            pq.ParquetWriter(partial["test"], schema) as test_writer,
-        ):
-            writers = {"train": train_writer, "test": test_writer}
-            write_splits((("train", train), ("test", test)), writers, args, stats, builder)
-    finally:
-        builder.close()
-    for split, path in partial.items():
-        os.replace(path, output_dir / f"{split}.parquet")
-    log.debug("%d of %d records took the reference path", stats["reference_rows"], len(offsets))
+        with locked_output_dir(output_dir, ("train.parquet", "test.parquet")):
+            stats = write_parquet(source, spans, train, test, output_dir, args, counter)
+            return write_report(
+                output_dir, source, len(offsets), (train, test, dropped, selection), stats, args, started
+            )
+    except OutputLocked as exc:
+        log.error("%s", exc)
+        return 1
+
+
+def write_report(output_dir: Path, source: Path, records: int, split, stats, args, started: float) -> int:
+    """``parquet_report.json`` and the summary on the console; returns the exit status."""
+    train, test, dropped, selection = split
+    counter = args.tokenizer
+    log.debug("%d of %d records took the reference path", stats["reference_rows"], records)
     report = {
         "stage": "unified -> verl parquet",
         "input": str(source),
-        "records_read": len(offsets),
+        "records_read": records,
         "split": {"train": len(train), "test": len(test), "dropped_by_split": dropped, "seed": args.seed},
         "selection": selection or None,
         "rows_written": stats["rows"],

@@ -15,10 +15,12 @@ import json
 import re
 from typing import Any
 
-from records import RawOptions, RowRejected, normalized_tools
+from label_checks import call_problem, result_names
+from records import RawOptions, RowRejected
 
 from tool_n1.call_strings import CallStringError, is_valid_call_string, parse_call_string
 from tool_n1.prompts import DEFAULT_PREAMBLE, LIST_INTRO
+from tool_n1.schema import normalize_tool
 
 ROLE_ALIASES = {
     "user": "human",
@@ -119,7 +121,7 @@ def _json_call_list(value: str, faithful: bool) -> list[dict[str, Any]]:
     return calls
 
 
-def _bracket_calls(value: str, options: RawOptions) -> list[dict[str, Any]] | None:
+def _bracket_calls(value: str, options: RawOptions, tool_names) -> list[dict[str, Any]] | None:
     """A ToolACE bracket call string -> calls; ``None`` if the turn is not a call candidate (plain text)."""
     if options.call_parser == "faithful":
         if not (value.startswith("[") and value.endswith("]")):
@@ -131,21 +133,35 @@ def _bracket_calls(value: str, options: RawOptions) -> list[dict[str, Any]] | No
     stripped = value.strip()
     if not (stripped.startswith("[") and stripped.endswith("]")):
         return None
-    calls = parse_call_string(stripped, mode="robust")
+    calls = parse_call_string(stripped, mode="robust", tool_names=tool_names)
     if not calls:
         return None  # "[]": an explicit empty call list is plain text here
     return calls
 
 
-def process_dialog(row: dict[str, Any], options: RawOptions, group: str | None = None) -> dict[str, Any]:
-    """One dialog -> ``{"group", "samples": [record], "call_turns", "rejected": [(turn, code, detail)], "nocall"}``.
-
-    Raises :class:`RowRejected` when the dialog cannot be used at all.
-    """
-    faithful = options.call_parser == "faithful"
-    system, conversations = row.get("system"), row.get("conversations")
+def _tools_and_system(row: dict[str, Any], options: RawOptions) -> tuple[list[dict[str, Any]], str]:
+    system = row.get("system")
     if not isinstance(system, str):
-        raise RowRejected("missing_field", "no string 'system' field")
+        if options.tool_extraction == "faithful" or not row.get("tools"):
+            raise RowRejected("missing_field", "no string 'system' field (and no 'tools' field)")
+        system = ""  # ShareGPT layout (glaive): the tool list is in the "tools" field
+    if options.tool_extraction == "faithful":
+        tools, raw_system = extract_tools_faithful(system)
+    else:
+        tools, raw_system = extract_tools_robust(system, row.get("tools"))
+    if options.normalize_tools:
+        try:
+            tools = [normalize_tool(tool) for tool in tools]
+        except ValueError as exc:
+            raise RowRejected("tool_list_unparsable", str(exc)) from None
+    return tools, raw_system
+
+
+def process_dialog(row: dict[str, Any], options: RawOptions, group: str | None = None) -> dict[str, Any]:
+    """One dialog -> ``{"group", "samples": [(turn, record, is_call_turn)], "call_turns", "rejected": [(turn, code,
+    detail)]}``. Raises :class:`RowRejected` when the dialog cannot be used at all."""
+    faithful = options.call_parser == "faithful"
+    conversations = row.get("conversations")
     if isinstance(conversations, str):
         try:
             conversations = json.loads(conversations)
@@ -156,15 +172,7 @@ def process_dialog(row: dict[str, Any], options: RawOptions, group: str | None =
         for t in conversations
     ):
         raise RowRejected("malformed_conversations", "'conversations' is not a list of {'from', 'value'} strings")
-    if options.tool_extraction == "faithful":
-        tools, raw_system = extract_tools_faithful(system)
-    else:
-        tools, raw_system = extract_tools_robust(system, row.get("tools"))
-    if options.normalize_tools:
-        try:
-            tools = normalized_tools(tools)
-        except ValueError as exc:
-            raise RowRejected("tool_list_unparsable", str(exc)) from None
+    tools, raw_system = _tools_and_system(row, options)
     tool_names = {tool["name"] for tool in tools}
 
     turns = []
@@ -175,41 +183,63 @@ def process_dialog(row: dict[str, Any], options: RawOptions, group: str | None =
         turns.append({"from": role or turn["from"], "value": turn["value"]})
 
     group = group or dialog_group(conversations)
-    outcome: dict[str, Any] = {"group": group, "samples": [], "call_turns": 0, "rejected": [], "nocall": 0}
+    outcome: dict[str, Any] = {"group": group, "samples": [], "call_turns": 0, "rejected": []}
+    rejected, context_chars, cap = outcome["rejected"], 0, options.max_context_chars
     for index, turn in enumerate(turns):
         calls, plain_text = None, turn["from"] == "gpt"
         try:
             if turn["from"] == "gpt":
-                calls = _bracket_calls(turn["value"], options)
+                calls = _bracket_calls(turn["value"], options, tool_names)
             elif turn["from"] == "function_call":
                 calls = _json_call_list(turn["value"], faithful)
         except (CallStringError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
             outcome["call_turns"] += 1
             code = "call_string_unparseable" if turn["from"] == "gpt" else "function_call_unusable"
-            outcome["rejected"].append((index, code, str(exc)))
+            rejected.append((index, code, str(exc)))
             plain_text = faithful and turn["from"] == "gpt"  # the original still makes a no-call sample from it
             calls = None
         if calls is None:
-            if plain_text and options.include_nocall:
-                outcome["samples"].append(_record(raw_system, tools, turns[:index], [], row, index))
-                outcome["nocall"] += 1
+            if plain_text and options.include_nocall and not (cap and context_chars > cap):
+                outcome["samples"].append((index, _record(raw_system, tools, turns[:index], []), False))
+            context_chars += len(turn["value"])
             continue
         outcome["call_turns"] += 1
-        turn["from"], turn["value"] = "function_call", json.dumps(calls)
-        unknown = sorted({call["name"] for call in calls} - tool_names)
-        if unknown:
-            outcome["rejected"].append((index, "unknown_tool_in_answer", f"not in the tool list: {unknown}"))
+        try:
+            turn["from"], turn["value"] = "function_call", json.dumps(calls)
+            problem = _call_turn_problem(calls, tools, tool_names, turns, index, options)
+        except (TypeError, ValueError) as exc:  # a set/complex/bytes literal (the original crashed here)
+            problem = ("call_value_not_json", f"a call argument is not a JSON value: {exc}")
+        if problem is None and cap and context_chars > cap:
+            problem = ("context_too_long", f"{context_chars} characters of context (limit --max-context-chars {cap})")
+        context_chars += len(turn["value"])
+        if problem is not None:
+            rejected.append((index, *problem))
             continue
-        outcome["samples"].append(_record(raw_system, tools, turns[:index], calls, row, index))
+        outcome["samples"].append((index, _record(raw_system, tools, turns[:index], calls), True))
     return outcome
 
 
-def _record(raw_system, tools, context, answer, row, turn_index) -> dict[str, Any]:
+def _call_turn_problem(calls, tools, tool_names, turns, index, options) -> tuple[str, str] | None:
+    """Why a parsed call turn cannot be a sample (``(reason, detail)``), or ``None``."""
+    unknown = sorted({call["name"] for call in calls} - tool_names)
+    if unknown:
+        return "unknown_tool_in_answer", f"not in the tool list: {unknown}"
+    answered = None
+    if index + 1 < len(turns) and turns[index + 1]["from"] == "observation":
+        answered = result_names(turns[index + 1]["value"])
+    if not calls and answered and options.mode == "improved":
+        return "empty_call_with_tool_results", f"no call, but the next turn holds results of {sorted(answered)}"
+    if options.check_tool_results and answered is not None and answered != {call["name"] for call in calls}:
+        called = sorted({call["name"] for call in calls})
+        return "calls_disagree_with_tool_results", f"called {called}, results from {sorted(answered)}"
+    return call_problem(calls, tools, options)
+
+
+def _record(raw_system, tools, context, answer) -> dict[str, Any]:
     return {
         "id": sample_id(len(context)),
         "raw_system": raw_system,
         "tools": tools,
-        "conversations": [dict(turn) for turn in context],
+        "conversations": context,
         "answer": answer,
-        "turn": turn_index,
     }

@@ -14,24 +14,9 @@ from tool_n1.prompts import TRAINING_TEMPLATE, training_system_prompt
 
 CHAT_ROLES = {"human": "user", "gpt": "assistant", "observation": "tool", "function_call": "assistant"}
 TOOL_CACHE_SIZE = 100_000
+WARMUP_LOOKUPS = 20_000  # after this many tool lookups, the fast path stays on only if a quarter of them hit
 _TEMPLATE_OK = TRAINING_TEMPLATE.count("{tools}") == 1
 _TEMPLATE_TAIL = TRAINING_TEMPLATE.split("{tools}")[-1]
-
-
-try:  # decoding only; every output string is still made by json.dumps
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - the standard library gives the same values
-    _fast_loads = json.loads
-
-
-def _has_float(value: Any) -> bool:
-    if type(value) is float:
-        return True
-    if type(value) is list:
-        return any(_has_float(item) for item in value)
-    if type(value) is dict:
-        return any(_has_float(item) for item in value.values())
-    return False
 
 
 def previous_call_text(value: str, style: str) -> str:
@@ -87,24 +72,27 @@ class RowBuilder:
         self.tool_texts: dict[bytes, tuple[str, str]] = {}
         self.heads: dict[str, str] = {}
         self.fast_rows = self.reference_rows = 0
+        self.lookups = self.hits = 0
+        self.fast = _TEMPLATE_OK
 
     def row(self, line: bytes) -> tuple:
-        row = self.fast_row(line) if _TEMPLATE_OK else None
+        if self.fast and self.lookups >= WARMUP_LOOKUPS and self.hits * 4 < self.lookups:
+            self.fast, self.tool_texts = False, {}  # tools do not repeat: the reference path is faster
+        row = self.fast_row(line) if self.fast else None
         if row is None:
             self.reference_rows += 1
             return reference_row(line, self.opts)
         self.fast_rows += 1
-        if _fast_loads is json.loads:  # orjson rejects lone surrogates (the reference path checks); json.loads not
-            check_encodable(row)
+        check_encodable(row)  # a lone surrogate ("\ud800" in the JSON) cannot go into parquet
         return row
 
     def _tool(self, piece: bytes) -> tuple[str, str]:
+        self.lookups += 1
         entry = self.tool_texts.get(piece)
-        if entry is None:
-            value = _fast_loads(piece)
-            if _has_float(value):  # orjson turns integers beyond 64 bits into floats: decode exactly
-                value = json.loads(piece)
-            text = json.dumps(value)
+        if entry is not None:
+            self.hits += 1
+        else:
+            text = json.dumps(json.loads(piece))
             entry = (text, '{"type": "function", "function": ' + text + "}")  # = json.dumps of the wrapper
             if len(self.tool_texts) >= TOOL_CACHE_SIZE:
                 self.tool_texts.clear()
@@ -132,19 +120,13 @@ class RowBuilder:
             return None
         before, after = line[: start - 2] + b"}", b"{" + line[end + 4 :]
         try:
-            record = _fast_loads(before)
-            rest = _fast_loads(after)
+            record = json.loads(before)
+            rest = json.loads(after)
             tools = [self._tool(piece) for piece in _tool_pieces(line[first + 1 : end + 1])]
-        except ValueError:  # json.JSONDecodeError, orjson.JSONDecodeError, UnicodeDecodeError
+        except ValueError:  # json.JSONDecodeError, UnicodeDecodeError
             return None
         if type(record) is not dict or type(rest) is not dict or "tools" in record or "tools" in rest:
             return None
-        # orjson decodes what json.loads decodes, except integers beyond 64 bits (floats there): where an output
-        # value holds a float, decode that part again with json.loads
-        if type(record.get("id")) is float:
-            record = json.loads(before)
-        if _has_float(rest.get("answer")) or type(rest.get("id")) is float:
-            rest = json.loads(after)
         record.update(rest)  # later members win, as in json.loads
         raw_system, conversations = record.get("raw_system"), record.get("conversations")
         if type(raw_system) is not str or type(conversations) is not list or "answer" not in record:

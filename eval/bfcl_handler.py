@@ -6,7 +6,7 @@ Prompt (``--prompt``):
   xLAM preamble, in the data pipeline's mode (``--data-mode``): ``improved`` (the pipeline's default: the duplicated
   "Here is a list of functions…" sentence removed, every tool through :func:`tool_n1.schema.normalize_tool`) or
   ``faithful`` (the original's text, tools as given). Pick the mode the checkpoint's training data was built in.
-* ``original``: the original handler's prompt, byte-exact (:func:`tool_n1.prompts.bfcl_system_prompt`).
+* ``bfcl``: the original handler's prompt, byte-exact (:func:`tool_n1.prompts.bfcl_system_prompt`).
 
 Both are assembled as ChatML by hand like the original (assistant messages with ``None`` content skipped except at
 index 1) and sent to the **completions** endpoint. ``--system replace`` (default, as the original) drops a test

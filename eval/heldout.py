@@ -5,7 +5,10 @@
 
 Reports the mean reward, the format rate (reasoning tags as the reward checks them), the parse rate (a well-formed
 call list) and the exact-match rate (same multiset of calls as the ground truth), overall and per source id, as a
-table and ``<output>/report.json``. Generation goes through any OpenAI-compatible endpoint (``vllm serve`` on a GPU
+table and ``<output>/report.json``; each item's scores go to ``<output>/scores.jsonl`` (paired tests between models).
+A request that gets no answer is not a wrong answer: rates are over the answered items, ``unanswered`` counts the
+rest, unanswered items are requested again (``--rounds``), and the command exits with status 3 if any remain.
+Generation goes through any OpenAI-compatible endpoint (``vllm serve`` on a GPU
 host, ``eval/serve_hf.py`` on a CPU) with greedy decoding, the chat endpoint and the parquet's own chat messages,
 so the model sees exactly the training prompt. Raw outputs are kept in ``<output>/raw.jsonl`` (a rerun resumes).
 
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -72,36 +74,66 @@ def check_ground_truths(rows: list[dict[str, Any]]) -> int:
     return bad
 
 
-def score_outputs(rows: list[dict[str, Any]], outputs: dict[str, str], **reward_kwargs: Any) -> dict[str, Any]:
-    """Score each row's output; a row without output counts as a failed generation (score 0)."""
-    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+def score_items(rows: list[dict[str, Any]], outputs: dict[str, str], **reward_kwargs: Any) -> list[dict[str, Any]]:
+    """One record per row: ``id``, ``group``, ``answered`` and, for answered rows, the reward's metrics."""
+    items = []
     for position, row in enumerate(rows):
-        output = outputs.get(row_id(row, position))
+        key = row_id(row, position)
+        output = outputs.get(key)
         info = row.get("extra_info") or {}
-        group = info.get("id") or row.get("data_source", "all")
-        result = compute_score(
-            row.get("data_source", "toolcall"),
-            output or "",
-            row["reward_model"]["ground_truth"],
-            info,
-            **reward_kwargs,
-        )
-        for name in ("all", group):
+        item: dict[str, Any] = {
+            "id": key,
+            "group": info.get("id") or row.get("data_source", "all"),
+            "answered": output is not None,
+        }
+        if output is not None:
+            result = compute_score(
+                row.get("data_source", "toolcall"), output, row["reward_model"]["ground_truth"], info, **reward_kwargs
+            )
+            item.update({k: float(result[k]) for k in METRICS})
+        items.append(item)
+    return items
+
+
+def summarise(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per group and ``all``: ``n`` rows, ``unanswered`` (also as ``missing``), ``answered`` and each metric's mean
+    over the answered rows (0.0 when none was answered)."""
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for item in items:
+        for name in ("all", item["group"]):
             totals[name]["n"] += 1
-            totals[name]["missing"] += output is None
+            if not item["answered"]:
+                totals[name]["unanswered"] += 1
+                continue
             for key in METRICS:
-                totals[name][key] += result[key]
-    return {
-        name: {"n": int(t["n"]), "missing": int(t["missing"]), **{k: t[k] / t["n"] for k in METRICS}}
-        for name, t in totals.items()
-    }
+                totals[name][key] += item[key]
+    report = {}
+    for name, t in totals.items():
+        answered = int(t["n"] - t["unanswered"])
+        means = {k: t[k] / answered if answered else 0.0 for k in METRICS}
+        unanswered = int(t["unanswered"])
+        report[name] = {
+            "n": int(t["n"]),
+            "answered": answered,
+            "unanswered": unanswered,
+            "missing": unanswered,
+            **means,
+        }
+    return report
+
+
+def score_outputs(rows: list[dict[str, Any]], outputs: dict[str, str], **reward_kwargs: Any) -> dict[str, Any]:
+    """Score each row's output; rows without output are counted as ``unanswered``, not scored."""
+    return summarise(score_items(rows, outputs, **reward_kwargs))
 
 
 def print_table(report: dict[str, Any]) -> None:
-    print(f"| {'group':<24} | {'n':>4} | " + " | ".join(f"{label:>11}" for label in METRICS.values()) + " |")
-    print("|" + "|".join("-" * w for w in [26, 6] + [13] * len(METRICS)) + "|")
+    labels = " | ".join(f"{label:>11}" for label in METRICS.values())
+    print(f"| {'group':<24} | {'n':>4} | {'unanswered':>10} | {labels} |")
+    print("|" + "|".join("-" * w for w in [26, 6, 12] + [13] * len(METRICS)) + "|")
     for name, row in sorted(report.items(), key=lambda kv: (kv[0] != "all", kv[0])):
-        print(f"| {name:<24} | {row['n']:>4} | " + " | ".join(f"{row[k]:>11.4f}" for k in METRICS) + " |")
+        cells = " | ".join(f"{row[k]:>11.4f}" for k in METRICS)
+        print(f"| {name:<24} | {row['n']:>4} | {row['unanswered']:>10} | {cells} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="score this raw.jsonl ({id, output} lines) instead of generating",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="passes over unanswered items (each with --retries per request; default 3)",
+    )
     openai_generate.add_cli_flags(parser)
     args = parser.parse_args(argv)
 
@@ -131,15 +169,35 @@ def main(argv: list[str] | None = None) -> int:
         outputs = openai_generate.read_outputs(args.predictions)
     else:
         config = openai_generate.config_from_args(args)
-        items = [(row_id(row, i), list(row["prompt"])) for i, row in enumerate(rows)]
-        outputs = openai_generate.generate(items, config, args.output / "raw.jsonl")
-    report = score_outputs(rows, outputs, mode=args.mode, variant=args.variant)
+        requests = [(row_id(row, i), list(row["prompt"])) for i, row in enumerate(rows)]
+        outputs: dict[str, str] = {}
+        for attempt in range(max(1, args.rounds)):
+            if attempt:
+                print(
+                    f"round {attempt + 1}: requesting {len(requests) - len(outputs)} unanswered item(s) again",
+                    flush=True,
+                )
+            outputs = openai_generate.generate(requests, config, args.output / "raw.jsonl")
+            if len(outputs) >= len(requests):
+                break
+    items = score_items(rows, outputs, mode=args.mode, variant=args.variant)
+    with open(args.output / "scores.jsonl", "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(item) + "\n" for item in items)
+    report = summarise(items)
     if "all" in report:
         report["all"]["unparsable_ground_truths"] = unreadable_truths
     (args.output / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
+    unanswered = report["all"]["unanswered"] if report else 0
+    if unanswered:
+        print(
+            f"error: {unanswered} of {len(rows)} item(s) got no answer after {args.rounds} round(s); "
+            f"rerun to retry them ({args.output / 'raw.jsonl'} keeps the answered ones)",
+            flush=True,
+        )
+        return 3
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

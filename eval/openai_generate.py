@@ -261,7 +261,7 @@ def benchmark_outputs(
     try:
         outputs = generate(wanted, config, Path(args.output) / "raw.jsonl")
     except SystemExit as exc:  # the client stopped the run (bad key, server down)
-        raise IncompleteGeneration(f"{exc.code}; no score is written") from None
+        raise IncompleteGeneration(f"{str(exc.code).removeprefix('error: ')}; no score is written") from None
     missing = [item_id for item_id, _ in wanted if item_id not in outputs]
     if missing:
         raise IncompleteGeneration(

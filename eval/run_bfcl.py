@@ -49,8 +49,8 @@ FORMATS = {
     "train": {"prompt": "train", "data_mode": "improved", "system": "replace"},
     "train-faithful": {"prompt": "train", "data_mode": "faithful", "system": "replace"},
     "train-keep": {"prompt": "train", "data_mode": "improved", "system": "keep"},
-    "original": {"prompt": "original", "system": "replace"},
-    "original-keep": {"prompt": "original", "system": "keep"},
+    "bfcl": {"prompt": "bfcl", "system": "replace"},
+    "bfcl-keep": {"prompt": "bfcl", "system": "keep"},
 }
 
 
@@ -106,6 +106,20 @@ def register(key: str, model_name: str, options) -> None:
         is_fc_model=False,
         underscore_to_dot=False,
     )
+
+
+def register_scored_models(score_dir: Path) -> None:
+    """Register every model whose scores already sit in ``score_dir``: bfcl's summary tables list all of them and
+    look each up in its model map (an earlier run in the same project root would raise ``KeyError``)."""
+    import bfcl_handler
+    from bfcl_eval.constants.model_config import MODEL_CONFIG_MAPPING
+
+    if not score_dir.is_dir():
+        return
+    for folder in score_dir.iterdir():
+        key = folder.name.replace("_", "/")
+        if folder.is_dir() and key not in MODEL_CONFIG_MAPPING and "FC" not in key:
+            register(key, key, bfcl_handler.HandlerOptions())
 
 
 def bfcl_cli(argv: list[str]) -> None:
@@ -239,6 +253,7 @@ def cmd_evaluate(args) -> None:
     import bfcl_runtime
 
     bfcl_runtime.tolerate_short_latency_lists()
+    register_scored_models(score_dir)
     for key, overrides in runs(args):
         register(key, key, resolve_options(args, result_dir, key, overrides))
         failed = bfcl_abstention.server_errors(result_dir, model_dir(key))

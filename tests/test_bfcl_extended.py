@@ -61,3 +61,7 @@ def test_seeds_report_mean_and_std(tmp_path):
     assert report["stats"]["abstention"]["runs"] == 2  # irrelevance replies are "[]": abstention is scored
     again = run_bfcl.run(["report", "--project-root", str(root), "--model", key, "--seeds", "2", *dirs])
     assert again["stats"] == json.loads(json.dumps(report["stats"]))
+    # another model evaluated into the same score folder: bfcl's summary lists the earlier runs too
+    syn.write_single_turn(tmp_path / "result", "tool-n1/solo", table["Tool-N1-7B"])
+    solo = run_bfcl.run(["evaluate", "--project-root", str(root), "--model", "tool-n1/solo", *dirs])
+    assert solo["paper_metrics"]["overall"] == pytest.approx(84.82, abs=0.02)

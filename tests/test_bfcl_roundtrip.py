@@ -180,10 +180,10 @@ def test_handler_block_policy_per_prompt():
     bfcl_root()
     import bfcl_handler as h
 
-    assert h.HandlerOptions(prompt="original").block == "first"
+    assert h.HandlerOptions(prompt="bfcl").block == "first"
     assert h.HandlerOptions().block == "last"
     two = '<tool_call>[{"name": "a", "arguments": {}}]</tool_call><tool_call>[{"name": "b", "arguments": {}}]'
     two += "</tool_call>"
-    for options, expected in ((h.HandlerOptions(prompt="original"), "a"), (h.HandlerOptions(), "b")):
+    for options, expected in ((h.HandlerOptions(prompt="bfcl"), "a"), (h.HandlerOptions(), "b")):
         handler = h.handler_class(options).__new__(h.handler_class(options))
         assert handler.decode_ast(two, "python", False) == [{expected: {}}]

@@ -7,7 +7,7 @@ through ``tool_n1.parsing.select_calls``; this pins which ``<tool_call>`` block(
 | reward, ``native_blocks`` / ``improved`` | all outside ``<think>`` | Qwen's native one-call-per-block output |
 | held-out (``eval/heldout.py``) | the reward's | it scores with the reward: consistent with training |
 | API-Bank, ACEBench | first | the original evaluation code (its BFCL handler) read the first block |
-| BFCL ``--prompt original`` / ``train`` | first / last | paper-faithful / consistent with training (eval_env test) |
+| BFCL ``--prompt bfcl`` / ``train`` | first / last | paper-faithful / consistent with training (eval_env test) |
 """
 
 from __future__ import annotations

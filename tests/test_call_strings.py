@@ -103,3 +103,12 @@ def test_degenerate_strings_do_not_backtrack():
     assert is_valid_call_string("[" + "f(a=1), " * 10_000 + "f()]") is True
     assert parse_call_string("a(" * 50_000, mode="faithful") == []
     assert len(parse_call_string("[" + "f(a=1), " * 10_000 + "]", mode="faithful")) == 10_000
+
+
+def test_robust_names_with_parentheses_resolve_against_the_tool_names_longest_first():
+    names = ["Weather Lookup", "Weather Lookup (Pro)", "news"]
+    text = '[Weather Lookup (Pro)(city="Oslo", days=3), Weather Lookup(city="a (b)"), news()]'
+    assert [call["name"] for call in parse_call_string(text, tool_names=names)] == [names[1], names[0], names[2]]
+    assert parse_call_string(text, tool_names=names)[1]["arguments"] == {"city": "a (b)"}
+    with pytest.raises(CallStringError, match="positional or malformed"):
+        parse_call_string('[Weather Lookup (Pro)(city="Oslo")]')  # without the names: "(Pro)" looks like arguments

@@ -2,10 +2,8 @@
 
 import hashlib
 import json
-import os
 
 import arrow_batches
-import parallel_stage2
 import pytest
 import to_verl_parquet
 import verl_rows
@@ -309,9 +307,10 @@ def test_lone_surrogate_record_is_rejected_not_fatal(tmp_path):
     broken = record(conversations=[{"from": "human", "value": "bad \ud800 text"}])
     lines = [good, json.dumps({**broken, "source": "toolace", "origin": "o"}), good]
     (tmp_path / "u.jsonl").write_text("\n".join(lines) + "\n")
-    for workers in ("1", "2"):
-        out = tmp_path / f"out{workers}"
-        argv = ["--input", str(tmp_path / "u.jsonl"), "--output-dir", str(out), "--no-progress", "--workers", workers]
+    for engine in ("local", "datasets"):
+        out = tmp_path / f"out{engine}"
+        argv = ["--input", str(tmp_path / "u.jsonl"), "--output-dir", str(out), "--no-progress", "--engine", engine]
+        argv += ["--workers", "2"]
         assert to_verl_parquet.main(argv) == 1
         report = json.loads((out / "parquet_report.json").read_text())
         assert list(report["records_rejected"]) == ["record line 2"]
@@ -349,32 +348,14 @@ def test_line_spans_skip_blank_lines_and_keep_a_last_line_without_newline(tmp_pa
 
 
 @pytest.mark.parametrize("mode", ["faithful", "improved"])
-def test_parallel_build_writes_the_same_parquet(shared_fixtures, tmp_path, mode, monkeypatch):
-    pq = pytest.importorskip("pyarrow.parquet")
+def test_engine_writes_the_same_parquet(shared_fixtures, tmp_path, mode, monkeypatch):
+    pytest.importorskip("datasets")
     monkeypatch.setattr(to_verl_parquet, "BATCH_ROWS", 4)  # many row groups from the small fixture files
-    one, _ = make_parquet(tmp_path / "one", shared_fixtures, mode, "--workers", "1")
-    for workers in ("2", "3"):  # 2: this process builds 40 % of the batches, one forked process the rest
-        many, report = make_parquet(tmp_path / workers, shared_fixtures, mode, "--workers", workers)
-        for split in ("train", "test"):
-            first, second = pq.ParquetFile(one / f"{split}.parquet"), pq.ParquetFile(many / f"{split}.parquet")
-            assert second.metadata.num_row_groups == first.metadata.num_row_groups
-            assert second.read().equals(first.read())
-        row_groups = pq.ParquetFile(many / "train.parquet").metadata.num_row_groups
-        assert row_groups == -(-report["rows_written"]["train"] // 4)
-
-
-def test_own_share_balances_building_against_writing():
-    assert parallel_stage2.own_share(2) == pytest.approx(0.4)
-    assert parallel_stage2.own_share(3) == pytest.approx(0.2)
-    assert parallel_stage2.own_share(8) == 0.0  # enough forked processes: this one only writes
-
-
-def test_worker_files_go_to_dev_shm_only_when_it_has_room():
-
-    if not (os.access("/dev/shm", os.W_OK)):
-        pytest.skip("no writable /dev/shm here")
-    assert parallel_stage2._memory_folder(room=1) == "/dev/shm"
-    assert parallel_stage2._memory_folder(room=1 << 62) is None  # e.g. a container's 64 MB /dev/shm: use /tmp
+    one, _ = make_parquet(tmp_path / "one", shared_fixtures, mode)
+    many, report = make_parquet(tmp_path / "many", shared_fixtures, mode, "--engine", "datasets", "--workers", "2")
+    for split in ("train", "test"):
+        assert (many / f"{split}.parquet").read_bytes() == (one / f"{split}.parquet").read_bytes()
+    assert report["rows_written"]["train"] > 8  # several row groups
 
 
 # --------------------------------------------------------------------------- record selection (data ablations)
@@ -429,21 +410,6 @@ def test_keys_from_an_sft_manifest_select_the_distilled_records(shared_fixtures,
     assert to_verl_parquet.main(no_keys) == 2
 
 
-def test_part_folders_of_killed_runs_are_removed(tmp_path):
-    import subprocess
-    import sys
-
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead = tmp_path / f"{parallel_stage2.PART_PREFIX}{int(gone.stdout)}-abc"
-    alive = tmp_path / f"{parallel_stage2.PART_PREFIX}{os.getpid()}-def"
-    other = tmp_path / "unrelated-123-x"
-    for folder in (dead, alive, other):
-        folder.mkdir()
-        (folder / "train-0.arrow").write_bytes(b"x")
-    assert parallel_stage2.remove_stale_part_dirs(str(tmp_path)) == [str(dead)]
-    assert not dead.exists() and alive.exists() and other.exists()
-
-
 def test_a_killed_run_writes_no_parquet_file(tmp_path, monkeypatch):
     pytest.importorskip("pyarrow")
     lines = [json.dumps({**record(), "source": "toolace", "origin": f"o{i}"}) for i in range(8)]
@@ -456,4 +422,8 @@ def test_a_killed_run_writes_no_parquet_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         to_verl_parquet.main(["--input", str(tmp_path / "u.jsonl"), "--output-dir", str(tmp_path / "out")])
     written = sorted(path.name for path in (tmp_path / "out").iterdir())
-    assert written == ["test.parquet.partial", "train.parquet.partial"]  # verl never reads a cut-off parquet
+    assert written == [".lock", "test.parquet.partial", "train.parquet.partial"]  # verl never reads a cut-off file
+    monkeypatch.undo()
+    assert to_verl_parquet.main(["--input", str(tmp_path / "u.jsonl"), "--output-dir", str(tmp_path / "out")]) == 0
+    written = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert written == [".lock", "parquet_report.json", "test.parquet", "train.parquet"]  # leftovers removed

@@ -106,14 +106,51 @@ def test_heldout_scores_saved_predictions_exactly(tmp_path):
     report = heldout.score_outputs(rows, outputs)
     assert report["all"] == {
         "n": 4,
+        "answered": 4,
+        "unanswered": 0,
         "missing": 0,
         "score": 0.5,
         "format_ok": 0.5,
         "call_parsed": 0.5,
         "calls_match": 0.5,
     }
+    # an item without an answer is counted apart, not scored as wrong
+    del outputs[heldout.row_id(rows[1], 1)]
+    report = heldout.score_outputs(rows, outputs)
+    assert report["all"]["unanswered"] == 1 and report["all"]["answered"] == 3
+    assert report["all"]["calls_match"] == pytest.approx(2 / 3)
     with pytest.raises(SystemExit, match="does not exist"):
         heldout.load_rows(tmp_path / "nope.parquet", None)
+
+
+def test_heldout_fails_loudly_on_unanswered_items(tmp_path, capsys):
+    import heldout
+
+    data = write_toy_parquet(tmp_path / "h.parquet", n=3, split="test")
+    out = tmp_path / "dead"
+    argv = [
+        "--data",
+        str(data),
+        "--output",
+        str(out),
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "x",
+        "--retries",
+        "0",
+        "--rounds",
+        "2",
+        "--timeout",
+        "2",
+    ]
+    assert heldout.main(argv) == 3  # nothing listens on port 9: every request fails, twice
+    printed = capsys.readouterr().out
+    assert "round 2: requesting 3 unanswered item(s) again" in printed and "3 of 3 item(s) got no answer" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["all"]["unanswered"] == 3 and report["all"]["answered"] == 0
+    scores = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    assert [item["answered"] for item in scores] == [False, False, False]
 
 
 def test_concurrent_requests_are_batched_and_all_answered(server):

@@ -368,6 +368,86 @@ def test_resume_does_not_duplicate_metrics(trl_backend, tiny_setup, tmp_path):
     assert (out / "checkpoint-2").is_dir()
 
 
+class FirstGroupFlat:
+    """A score function under which the groups of one prompt (ground truth ``GT_A``) always agree (score 0) while
+    the others get a text-dependent spread: dynamic sampling must drop the flat group and draw others instead."""
+
+    def __init__(self):
+        self.spy = ScoreSpy()
+
+    def __call__(self, data_source, solution_str, ground_truth, extra_info=None, **kwargs):
+        import zlib
+
+        result = self.spy(data_source, solution_str, ground_truth, extra_info, **kwargs)
+        spread = zlib.crc32(solution_str.encode("utf-8", "replace")) % 97 / 100  # two sampled texts differ
+        return dict(result, score=0.0 if ground_truth == GT_A else spread)
+
+
+def test_filter_groups_replaces_zero_variance_groups(trl_backend, tiny_setup, tmp_path):
+    out = tmp_path / "dapo"
+    score = FirstGroupFlat()
+    argv = tiny_argv(
+        tiny_setup,
+        out,
+        "--max-steps",
+        "2",
+        "algorithm.filter_groups.enable=true",
+        "algorithm.filter_groups.max_num_gen_batches=6",
+    )
+    summary = trl_backend.train(argv, score_fn=score)
+    assert summary["plan"]["filter_groups"] == {"metric": "reward", "max_num_gen_batches": 6, "seed": 42}
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [row["step"] for row in rows] == [1, 2]
+    # each step's first round holds GT_A's flat group (all 4 prompts per step): it is redrawn, so > 1 round
+    assert all(row["filter_groups_gen_batches"] > 1 for row in rows), rows
+    assert all(row["filter_groups_zero_std_kept"] == 0.0 for row in rows), rows
+    assert len(score.spy.truths) > 1 + 16  # more completions scored than the 2 x 4 x 2 of plain GRPO
+
+
+def test_filter_groups_fills_with_flat_groups_when_no_signal(trl_backend, tiny_setup, tmp_path):
+    out = tmp_path / "flat"
+    argv = tiny_argv(
+        tiny_setup,
+        out,
+        "--max-steps",
+        "1",
+        "algorithm.filter_groups.enable=true",
+        "algorithm.filter_groups.max_num_gen_batches=2",
+    )
+    trl_backend.train(argv, score_fn=lambda *a, **k: {"score": 0.0, "format_ok": 0.0})
+    (row,) = read_metrics(out / "metrics.jsonl")
+    assert row["filter_groups_gen_batches"] == 2.0 and row["filter_groups_zero_std_kept"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["algorithm.filter_groups.enable=true", "algorithm.filter_groups.metric=acc"], "metric='acc'"),
+        (["algorithm.filter_groups.enable=true", "algorithm.filter_groups.max_num_gen_batches=-1"], ">= 0"),
+    ],
+)
+def test_filter_groups_config_errors(trl_backend, overrides, message):
+    with pytest.raises(trl_backend.ConfigError, match=message):
+        mapped(trl_backend, overrides)
+
+
+def test_learning_rate_zero_leaves_weights_unchanged_and_saves_for_inference(trl_backend, tiny_setup, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path / "lr0"
+    argv = tiny_argv(tiny_setup, out, "--max-steps", "2")
+    argv[argv.index("actor_rollout_ref.actor.optim.lr=1e-2")] = "actor_rollout_ref.actor.optim.lr=0"
+    trl_backend.train(argv, score_fn=ScoreSpy())
+    rows = read_metrics(out / "metrics.jsonl")
+    assert any(row["grad_norm"] and row["grad_norm"] > 0 for row in rows), rows  # there was a gradient to apply
+    before = load_file(tiny_setup / "model" / "model.safetensors")
+    after = load_file(out / "final" / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[name].float(), after[name].float()) for name in before)
+    assert json.loads((out / "final" / "config.json").read_text())["use_cache"] is True
+
+
 @pytest.mark.gpu
 def test_two_step_grpo_run_on_gpu(trl_backend, tiny_setup, tmp_path):
     out = tmp_path / "gpu"

@@ -36,6 +36,8 @@ actor.kl_loss_type (low_var_kl)                    TRL's only estimator, k3 = ex
                                                    is verl's low_var_kl without its [-10, 10] clamp;
                                                    ``use_bias_correction_kl`` False (verl has no IS factor)
 actor.entropy_coeff (0)                            ``entropy_coef``
+algorithm.filter_groups.enable,                    not in TRL: this backend's dynamic sampling
+max_num_gen_batches (false, 0)                     (``trl_filter_groups.py``); metric reward (= score)
 actor.loss_agg_mode (token-mean)                   ``loss_type`` "bnpo": token-mean over each micro-batch, divided
                                                    by grad-accumulation steps, as the original (vendored verl 0.2)
                                                    did; seq-mean-token-mean -> "grpo", seq-mean-token-sum-norm ->
@@ -95,6 +97,7 @@ if str(HERE) not in sys.path:  # loaded by path (tests): the trl_*.py modules be
     sys.path.insert(0, str(HERE))
 
 from trl_data import filter_overlong, load_rows  # noqa: E402
+from trl_filter_groups import dynamic_sampling_trainer  # noqa: E402
 from trl_grpo_config import grpo_config_kwargs  # noqa: E402
 from trl_metrics import METRICS_FILE, checkpoint_step, make_metrics_callback, truncate_metrics  # noqa: E402
 from trl_recipe import DEFAULT_CONFIG, REWARD_KWARGS, ConfigError, ignored_keys, load_config  # noqa: E402
@@ -259,7 +262,7 @@ def train(argv: list[str] | None = None, *, score_fn: Callable[..., dict] | None
 
     reward = ToolN1Reward(tokenizer, plan["reward_kwargs"], score_fn)
     total = config.max_steps // k if config.max_steps > 0 else None
-    trainer = _trainer_class(GRPOTrainer)(
+    trainer = _trainer_class(dynamic_sampling_trainer(GRPOTrainer))(
         model=args.model,
         reward_funcs=[reward],
         args=config,
@@ -268,10 +271,14 @@ def train(argv: list[str] | None = None, *, score_fn: Callable[..., dict] | None
         processing_class=tokenizer,
         callbacks=[make_metrics_callback(output_dir, k, total)],
     )
+    trainer.filter_groups = plan["filter_groups"]
+    if plan["filter_groups"]:
+        log.info("dynamic sampling (algorithm.filter_groups): %s", plan["filter_groups"])
     if plan["val_before_train"]:
         trainer.evaluate()
     result = trainer.train(resume_from_checkpoint=resume_from)
     final = output_dir / FINAL_DIR
+    trainer.model.config.use_cache = True  # saved for inference: training turns the KV cache off
     trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))
     summary.update(global_step=trainer.state.global_step, steps=trainer.state.global_step // k, final=str(final))

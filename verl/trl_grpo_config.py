@@ -13,6 +13,7 @@ from trl_recipe import ConfigError, reward_kwargs
 DEFAULT_MAX_MICRO = 8
 LOSS_AGG_TO_TRL = {"token-mean": "bnpo", "seq-mean-token-mean": "grpo", "seq-mean-token-sum-norm": "dr_grpo"}
 KL_TYPES = ("low_var_kl", "k3")
+FILTER_METRICS = ("reward", "score", "seq_reward")  # all the reward here: what the groups are normalised by
 
 
 def _largest_divisor_at_most(number: int, limit: int) -> int:
@@ -102,6 +103,17 @@ def grpo_config_kwargs(
     report_to = [x for x in loggers if x != "console"] or ["none"]
     seed = g("data.seed")
     cuda = device == "cuda"
+    filter_groups = None
+    if g("algorithm.filter_groups.enable"):
+        metric = g("algorithm.filter_groups.metric") or "reward"
+        if metric not in FILTER_METRICS:
+            raise ConfigError(f"algorithm.filter_groups.metric={metric!r}: this backend has {list(FILTER_METRICS)}")
+        limit = g("algorithm.filter_groups.max_num_gen_batches")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ConfigError(f"algorithm.filter_groups.max_num_gen_batches must be an integer >= 0, got {limit!r}")
+        if world_size > 1:
+            raise ConfigError("algorithm.filter_groups: the TRL backend supports it on one process only")
+        filter_groups = {"metric": metric, "max_num_gen_batches": limit, "seed": 42 if seed is None else int(seed)}
 
     kwargs: dict[str, Any] = {
         "output_dir": output_dir,
@@ -172,6 +184,7 @@ def grpo_config_kwargs(
         "reward_kwargs": reward_kwargs(values),
         "project_name": g("trainer.project_name"),
         "val_before_train": bool(g("trainer.val_before_train")) and do_eval,
+        "filter_groups": filter_groups,
     }
     return kwargs, plan
 

@@ -29,6 +29,8 @@ METRIC_KEYS = {
     "learning_rate": ("learning_rate",),
     "frac_reward_zero_std": ("frac_reward_zero_std",),
     "step_time": ("step_time",),
+    "filter_groups_gen_batches": ("filter_groups/num_gen_batches",),
+    "filter_groups_zero_std_kept": ("filter_groups/zero_std_kept",),
 }
 
 

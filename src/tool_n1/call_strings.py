@@ -35,16 +35,23 @@ class CallStringError(ValueError):
     """A call string the robust parser cannot read; the message says where and why."""
 
 
-def parse_call_string(text: str, mode: Literal["faithful", "robust"] = "robust") -> list[dict[str, Any]]:
+def parse_call_string(
+    text: str, mode: Literal["faithful", "robust"] = "robust", tool_names: Any = ()
+) -> list[dict[str, Any]]:
     """Parse a ToolACE call string into ``[{"name", "arguments"}, ...]``.
 
     Faithful mode never raises and returns ``[]`` where the original found nothing (use
-    :func:`is_valid_call_string` for its acceptance test); robust mode raises :class:`CallStringError`.
+    :func:`is_valid_call_string` for its acceptance test); robust mode raises :class:`CallStringError`. In robust
+    mode a call's name is first matched against ``tool_names`` (the longest name followed by ``(`` wins), so names
+    with parentheses such as ``Weather Lookup (Pro)`` are read whole.
+
+    >>> parse_call_string('[Lookup (Pro)(city="Oslo")]', tool_names=["Lookup (Pro)"])
+    [{'name': 'Lookup (Pro)', 'arguments': {'city': 'Oslo'}}]
     """
     if mode == "faithful":
         return [{"name": name, "arguments": _faithful_params(params)} for name, params in _faithful_calls(text)]
     if mode == "robust":
-        return _RobustParser(text).parse()
+        return _RobustParser(text, tool_names).parse()
     raise ValueError(f"unknown call-string mode {mode!r}; valid: 'faithful', 'robust'")
 
 
@@ -167,11 +174,12 @@ def is_valid_call_string(text: Any) -> bool:
 class _RobustParser:
     """Recursive-descent reader of ``[name(key=literal, ...), ...]``; values via ``ast.literal_eval``."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, tool_names: Any = ()):
         if not isinstance(text, str):
             raise CallStringError(f"call string is a {type(text).__name__}, not a string")
         self.text = text.strip()
         self.pos = 0
+        self.names = sorted((n for n in tool_names if "(" in n), key=len, reverse=True)  # the others need no help
 
     def fail(self, reason: str) -> CallStringError:
         snippet = self.text[max(0, self.pos - 15) : self.pos + 15]
@@ -210,11 +218,18 @@ class _RobustParser:
     def call(self) -> dict[str, Any]:
         self.skip_spaces()
         start = self.pos
-        paren = self.text.find("(", start)
+        paren, known = self.text.find("(", start), None
+        for known in self.names:
+            after = len(self.text) - len(self.text[start + len(known) :].lstrip())
+            if self.text.startswith(known, start) and self.text.startswith("(", after):
+                paren = after
+                break
+        else:
+            known = None
         if paren == -1:
             raise self.fail("call without '('")
         name = self.text[start:paren].strip()
-        if not name or any(c in name for c in "\"'[]{}=,)"):
+        if not name or (name != known and any(c in name for c in "\"'[]{}=,)")):
             raise self.fail(f"invalid function name {name!r}")
         self.pos = paren + 1
         arguments: dict[str, Any] = {}

@@ -11,6 +11,7 @@ OpenAI-style function description ``{"name", "description", "parameters": <JSON 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -76,11 +77,21 @@ def json_schema_type(type_text: Any) -> str:
     """
     if not isinstance(type_text, str):
         return "string"
+    return _json_schema_type(type_text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_schema_type(type_text: str) -> str:
     base = _OPTIONAL.sub("", type_text.strip()).strip().lower()
     base = base.split("[", 1)[0].strip()
     if base.startswith("union") or "|" in base:
         return "string"
     return _XLAM_TYPES.get(base, "string")
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_optional(type_text: str) -> bool:
+    return _OPTIONAL.search(type_text) is not None
 
 
 def _is_flat_param_map(parameters: dict[str, Any]) -> bool:
@@ -119,7 +130,7 @@ def normalize_tool(tool: dict[str, Any]) -> dict[str, Any]:
             if "default" in spec:
                 prop["default"] = spec["default"]
             properties[pname] = prop
-            optional = isinstance(spec.get("type"), str) and _OPTIONAL.search(spec["type"]) is not None
+            optional = isinstance(spec.get("type"), str) and _is_optional(spec["type"])
             if not optional and "default" not in spec:
                 required.append(pname)
         schema = {"type": "object", "properties": properties, "required": required}
@@ -128,5 +139,7 @@ def normalize_tool(tool: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(properties, dict):
             raise ValueError(f"tool {name!r}: properties is not an object")
         required = parameters.get("required") or []
+        if not isinstance(required, list):
+            raise ValueError(f"tool {name!r}: required is a {type(required).__name__}, not a list")
         schema = {**parameters, "type": "object", "properties": properties, "required": list(required)}
     return {"name": name, "description": tool.get("description", ""), "parameters": schema}
