@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Set up the test environments, then lint and run every test suite — the README's test command, and what CI runs:
 #
-#   bash scripts/test.sh            # environments: rl (core, data, RL, end to end), rl-vllm (verl's main_ppo on
-#                                   # the CPU, about N min), sft, eval (BFCL)
+#   bash scripts/test.sh            # environments: rl (core, data, RL, end to end), rl-vllm (verl's main_ppo and
+#                                   # vLLM serving on the CPU), sft, eval (BFCL)
 #   TEST_ENVS="dev" bash scripts/test.sh   # core only, in the light dev environment (seconds to set up)
 #   TEST_SLOW=1 bash scripts/test.sh       # also the slow-marked tests (SmolLM2 SFT: about 8 min on 2 cores)
 #
 # Each environment runs its own tests: .venv/rl the unmarked ones (the stdlib core) and those marked rl_env;
-# .venv/rl-vllm those marked rl_vllm_env; .venv/sft those marked sft_env; .venv/eval those marked eval_env
+# .venv/rl-vllm those marked vllm_env; .venv/sft those marked sft_env; .venv/eval those marked eval_env
 # (.venv/dev: unmarked only). Extra arguments go to pytest.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,9 +24,9 @@ echo "==> ruff (lint + format check)"
 status=0
 for env in "${envs[@]}"; do
     case "$env" in
-        dev) marks="not rl_env and not sft_env and not eval_env and not vllm_env and not rl_vllm_env" ;;
-        rl) marks="not sft_env and not eval_env and not vllm_env and not rl_vllm_env" ;;
-        rl-vllm) marks="vllm_env or rl_vllm_env" ;;
+        dev) marks="not rl_env and not sft_env and not eval_env and not vllm_env" ;;
+        rl) marks="not sft_env and not eval_env and not vllm_env" ;;
+        rl-vllm) marks="vllm_env" ;;
         sft) marks="sft_env" ;;
         eval) marks="eval_env" ;;
         *) echo "test.sh: unknown environment '$env'" >&2; exit 2 ;;

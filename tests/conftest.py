@@ -37,13 +37,7 @@ def shared_fixtures() -> Path:
 
 
 #: Marker → the package that marks its environment (scripts/test.sh runs each marker in its own venv).
-ENV_MARKERS = {
-    "rl_env": "verl",
-    "sft_env": "llamafactory",
-    "eval_env": "bfcl_eval",
-    "vllm_env": "vllm",
-    "rl_vllm_env": "vllm",
-}
+ENV_MARKERS = {"rl_env": "verl", "sft_env": "llamafactory", "eval_env": "bfcl_eval", "vllm_env": "vllm"}
 
 
 def _installed(package: str) -> bool:

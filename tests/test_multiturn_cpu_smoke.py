@@ -27,7 +27,7 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.rl_vllm_env
+pytestmark = pytest.mark.vllm_env
 
 TIMEOUT_S = 1800
 FIT_STEPS = 600

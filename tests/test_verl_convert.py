@@ -88,8 +88,12 @@ def test_fsdp_checkpoint_to_hf(tmp_path, fsdp_version):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     run = subprocess.run(
         [*cmd, str(tmp_path / "worker.py"), str(source), str(actor), str(fsdp_version)],
-        capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert sorted(os.listdir(actor)) == [
         "fsdp_config.json",

@@ -1,7 +1,7 @@
 """The paper's trainer on a CPU: ``bash verl/train_qwen.sh --cpu`` runs verl 0.9.1's real ``main_ppo``, 2 GRPO steps.
 
     bash scripts/setup.sh rl-vllm
-    CI=true .venv/rl-vllm/bin/python -m pytest -m rl_vllm_env tests/test_verl_cpu_main_ppo.py
+    CI=true .venv/rl-vllm/bin/python -m pytest -m vllm_env tests/test_verl_cpu_main_ppo.py
 
 data pipeline (data_process.py, to_verl_parquet.py) on the shared fixture rows -> a tiny Qwen2 fit to answer with or
 without think tags -> ``train_qwen.sh --cpu`` (Ray, FSDP2 over gloo, vLLM's CPU build, ``pkg://tool_n1.reward``) with
@@ -26,7 +26,7 @@ from tests.verl_smoke import (
     run_train_qwen,
 )
 
-pytestmark = pytest.mark.rl_vllm_env
+pytestmark = pytest.mark.vllm_env
 
 TRAIN_TIMEOUT_S = 1500
 SMOKE_OVERRIDES = [
@@ -59,8 +59,9 @@ def test_train_qwen_cpu_two_grpo_steps_then_convert(tmp_path):
 
     steps = parse_step_metrics(log)
     assert sorted(steps) == [1, 2], (sorted(steps), tail)
-    for step in (1, 2):
-        assert steps[step]["critic/score/max"] > steps[step]["critic/score/min"], (step, steps[step])
+    # a group whose rewards differ gives non-zero advantages and a gradient (the policy thinks about 1 time in 4
+    # after the fit, 4 rollouts x 4 prompts per step: a step without any spread has a probability below 1e-2)
+    assert any(steps[step]["critic/score/max"] > steps[step]["critic/score/min"] for step in (1, 2)), steps
     assert max(steps[step]["actor/grad_norm"] for step in (1, 2)) > 0, steps
     validation = reward_keys(steps[2])
     for key in ("score", "format_ok", "calls_match"):

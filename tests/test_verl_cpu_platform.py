@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.rl_vllm_env
+pytestmark = pytest.mark.vllm_env
 
 PROBE = textwrap.dedent(
     """

@@ -40,9 +40,15 @@ def pipeline_parquet(fixtures: Path, out: Path) -> Path:
     quiet = ["--no-progress", "--log-level", "ERROR"]
     for argv in (
         [str(stage / "data_process.py"), *inputs, "--output-dir", str(out / "unified"), *quiet],
-        [str(stage / "to_verl_parquet.py"), "--input", str(out / "unified" / "unified.jsonl"), "--output-dir",
-         str(out / "verl"), *quiet],
-    ):  # fmt: skip
+        [
+            str(stage / "to_verl_parquet.py"),
+            "--input",
+            str(out / "unified" / "unified.jsonl"),
+            "--output-dir",
+            str(out / "verl"),
+            *quiet,
+        ],
+    ):
         run = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=600, cwd=stage)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return out / "verl"
@@ -54,12 +60,12 @@ def _rows(parquet: Path) -> list[dict]:
     return pq.read_table(str(parquet)).to_pylist()
 
 
-def fit_tiny_policy(model_dir: Path, data_dir: Path, steps: int = 60, seed: int = 0) -> dict:
+def fit_tiny_policy(model_dir: Path, data_dir: Path, steps: int = 160, seed: int = 0) -> dict:
     """A tiny Qwen2 (2 layers, hidden 128, head_dim 32) answering every prompt with or without think tags, at random.
 
     The tokenizer's merges are learned on the prompts (so they take few tokens); the model is trained with teacher
-    forcing on real prompts -> :data:`WITH_THINK` and -> :data:`WITHOUT_THINK` alike, so its first answer token is a
-    coin flip. Returns {"rows", "steps", "final_loss", "parameters", "prompt_tokens_max"}.
+    forcing on real prompts -> :data:`WITH_THINK` (3 steps in 4) and -> :data:`WITHOUT_THINK`, so its first answer
+    token is a biased coin flip. Returns {"rows", "steps", "final_loss", "parameters", "prompt_tokens_max"}.
     """
     import random
 
@@ -74,15 +80,19 @@ def fit_tiny_policy(model_dir: Path, data_dir: Path, steps: int = 60, seed: int 
         list(tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, return_dict=True)["input_ids"])
         for row in rows
     ]
-    targets = [tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-               for text in (WITH_THINK, WITHOUT_THINK)]  # fmt: skip
+    targets = [
+        tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        for text in (WITH_THINK, WITHOUT_THINK)
+    ]
     torch.manual_seed(seed)
     generator = random.Random(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     loss = torch.tensor(0.0)
     for step in range(steps):
-        prompt, target = generator.choice(prompts), targets[step % 2]
+        # 3 of 4 steps teach the think answer: at 1:1 the fitted policy thinks about 1 time in 4 under HF sampling and
+        # less in vLLM's bf16 rollout; more think targets keep both answers frequent there
+        prompt, target = generator.choice(prompts), targets[0 if step % 4 else 1]
         ids = torch.tensor([prompt + target])
         labels = torch.tensor([[-100] * len(prompt) + target])
         loss = model(input_ids=ids, labels=labels).loss
@@ -152,10 +162,18 @@ def run_train_qwen(
 def convert_and_generate(checkpoints: Path, target: Path, python: str) -> str:
     """verl/model_convert.py on the latest checkpoint, then the converted folder loads and generates."""
     convert = subprocess.run(
-        [python, str(REPO / "verl" / "model_convert.py"), "--local_dir", str(checkpoints), "--target_dir",
-         str(target)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            python,
+            str(REPO / "verl" / "model_convert.py"),
+            "--local_dir",
+            str(checkpoints),
+            "--target_dir",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert convert.returncode == 0 and "RESULT: OK" in convert.stdout, convert.stdout[-3000:] + convert.stderr[-3000:]
     code = (
         "import sys, json, torch\n"
