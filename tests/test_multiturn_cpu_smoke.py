@@ -87,12 +87,20 @@ def fit_opening_policy(
     def target(text):
         return tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
+    from tool_n1_multiturn.environment import BfclEnvironment
+
     examples = []
     for row in rows:
         messages = list(row["prompt"])
-        examples += [(ids(messages), target(RIGHT)), (ids(messages), target(WRONG))]
-        after = [*messages, {"role": "assistant", "content": RIGHT}, {"role": "tool", "content": '{"symbols": []}'}]
-        examples.append((ids(after), target(DONE)))
+        spec = json.loads(row["extra_info"]["bfcl"])
+        for reply in (RIGHT, WRONG):
+            examples.append((ids(messages), target(reply)))
+            # the answer after the environment's real result (a made-up result teaches the wrong context)
+            env = BfclEnvironment(spec["initial_config"], spec["involved_classes"])
+            call = json.loads(reply[reply.index("[") : reply.rindex("]") + 1])[0]
+            result = env.execute(call["name"], call["arguments"])
+            after = [*messages, {"role": "assistant", "content": reply}, {"role": "tool", "content": result}]
+            examples.append((ids(after), target(DONE)))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     generator = random.Random(seed)
     model.train()
