@@ -1,8 +1,8 @@
 """Abstention ("should not call") scorer on BFCL result files, reported apart from BFCL's own figures.
 
 BFCL's irrelevance score counts an entry right when its reply decodes to no call. This scorer reads the same
-result files with the handler's decoder (:func:`bfcl_decode.decode_ast`, the run's block policy) and reports, per
-reply, one of:
+result files with the handler's decoder (:func:`tool_n1.bfcl_decode.decode_ast`, the run's block policy) and
+reports, per reply, one of:
 
 * ``called``: a non-empty call list;
 * ``declined_empty``: an explicit ``<tool_call>[]</tool_call>`` (the format Tool-N1 data uses for "no call");
@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import bfcl_decode
+from tool_n1 import bfcl_decode
 
 SHOULD_ABSTAIN = ("irrelevance", "live_irrelevance")
 SHOULD_CALL = (

@@ -4,7 +4,7 @@ bfcl-eval's ``execute_multi_turn_func_call`` (``multi_turn_utils``) prefixes eac
 and passes the string to ``eval`` in a module whose globals also hold every earlier entry's instances. Its own
 safety check is a deny-list of eight names. :func:`install` replaces the function, in the two modules that call it
 (``base_handler`` for generation, ``multi_turn_checker`` for evaluation), with :func:`guarded_execute`, which
-hands on only strings that pass :func:`bfcl_decode.check_execute_string` for the names of the entry's
+hands on only strings that pass :func:`tool_n1.bfcl_decode.check_execute_string` for the names of the entry's
 ``involved_classes`` (:func:`allowed_methods`: the functions listed in the class's BFCL function document, less any
 name of a builtin or of the executor module's globals, where a name that is not a method would resolve). The class
 modules are not imported for this (``memory_vector`` loads an embedding model when imported). A refused string is
@@ -22,11 +22,12 @@ import threading
 from collections.abc import Iterable
 from functools import cache
 
-import bfcl_decode
 from bfcl_eval.constants.eval_config import MULTI_TURN_FUNC_DOC_PATH
 from bfcl_eval.constants.executable_backend_config import CLASS_FILE_PATH_MAPPING, MULTI_TURN_FUNC_DOC_FILE_MAPPING
 from bfcl_eval.eval_checker.multi_turn_eval import multi_turn_checker, multi_turn_utils
 from bfcl_eval.model_handler import base_handler
+
+from tool_n1 import bfcl_decode
 
 _original_execute = multi_turn_utils.execute_multi_turn_func_call
 _lock = threading.Lock()

@@ -13,10 +13,10 @@ index 1) and sent to the **completions** endpoint. ``--system replace`` (default
 entry's own system message; ``keep`` appends its text after ours (49 live AST and 42 live_irrelevance entries carry
 one). BFCL's own default system prompt is never inserted.
 
-Decoding (:mod:`bfcl_decode`): the raw completion text is stored as the result; ``decode_ast`` / ``decode_execute``
-read it with :func:`tool_n1.parsing.parse_response` and the block policy ``--block``: ``last`` (the training
-reward; default with ``train``) or ``first`` (the original handler; default with ``bfcl``). The pairing that
-reproduces the paper's evaluation is ``--prompt bfcl --block first --system replace``.
+Decoding (:mod:`tool_n1.bfcl_decode`): the raw completion text is stored as the result; ``decode_ast`` /
+``decode_execute`` read it with :func:`tool_n1.parsing.parse_response` and the block policy ``--block``: ``last`` (the
+training reward; default with ``train``) or ``first`` (the original handler; default with ``bfcl``). The pairing
+that reproduces the paper's evaluation is ``--prompt bfcl --block first --system replace``.
 
 Execution (multi-turn and memory categories): ``decode_execute`` lets through only functions of the entry's own API
 classes while the entry is being generated (:meth:`ToolN1Handler.inference` records them per thread) and of any
@@ -33,11 +33,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import bfcl_decode
 import bfcl_executor_guard
 from bfcl_eval.model_handler.local_inference.base_oss_handler import OSSHandler
 from overrides import override
 
+from tool_n1 import bfcl_decode
 from tool_n1.prompts import DEFAULT_PREAMBLE, bfcl_system_prompt, chatml, training_system_prompt
 from tool_n1.schema import normalize_tool
 

@@ -1,7 +1,7 @@
 """One model reply → the calls a scorer compares, or the reason it has none (never an exception).
 
-Shared by the API-Bank and ACEBench scorers (BFCL decodes through :mod:`bfcl_decode`). Every item ends in exactly
-one status, counted apart in the reports:
+Shared by the API-Bank and ACEBench scorers (BFCL decodes through :mod:`tool_n1.bfcl_decode`). Every item ends in
+exactly one status, counted apart in the reports:
 
 * ``missing``: no output for the id (not generated, or absent from the predictions file);
 * ``not_text``: the stored output is not a string (``"output": null``, a number, an object);

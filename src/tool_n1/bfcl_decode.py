@@ -1,4 +1,7 @@
-"""Tool-N1 reply → BFCL checker input, with the reward's parser (:func:`tool_n1.parsing.parse_response`).
+"""Tool-N1 reply → BFCL checker input or a safe executable call string, with the reward's parser.
+
+The parser is :func:`tool_n1.parsing.parse_response`. Shared by the BFCL evaluation (``eval/``) and the multi-turn RL
+environment (:mod:`tool_n1_multiturn`), so that training executes exactly what the evaluation would.
 
 No ``bfcl_eval`` import here, so the decoding rules can be tested and reused without the package.
 

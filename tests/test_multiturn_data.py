@@ -1,0 +1,97 @@
+"""Multi-turn data: the seeded BFCL split and the ToolACE per-turn converter (data_process/)."""
+
+from __future__ import annotations
+
+import json
+
+import bfcl_multiturn_split as split_mod
+import pytest
+import toolace_multiturn as toolace
+
+from tests.conftest import require_shared_fixtures
+from tool_n1.reward import compute_score
+
+IDS = [f"multi_turn_base_{i}" for i in range(200)]
+
+
+def test_seeded_split_is_disjoint_complete_and_reproducible():
+    train, heldout = split_mod.seeded_split(IDS, seed=0, train_fraction=0.5)
+    assert len(train) == len(heldout) == 100
+    assert set(train).isdisjoint(heldout) and set(train) | set(heldout) == set(IDS)
+    assert split_mod.seeded_split(list(reversed(IDS)), 0, 0.5) == (train, heldout)  # input order does not matter
+    assert split_mod.seeded_split(IDS, 1, 0.5)[0] != train
+
+
+def hub_dialog():
+    tools = [{"name": "get_price", "parameters": {"type": "dict", "properties": {"sym": {"type": "string"}}}}]
+    return {
+        "system": "You are an expert. " + toolace.LIST_INTRO + "\n" + json.dumps(tools) + "\nThanks.",
+        "conversations": [
+            {"from": "user", "value": "Price of NVDA?"},
+            {"from": "assistant", "value": "[get_price(sym='NVDA')]"},
+            {"from": "tool", "value": '{"price": 120}'},
+            {"from": "assistant", "value": "NVDA is at 120."},
+            {"from": "user", "value": "And AMD?"},
+            {"from": "assistant", "value": '[get_price(sym="AMD")]'},
+        ],
+    }
+
+
+def test_toolace_dialog_becomes_one_chat_sample_per_call_turn():
+    samples, skipped = toolace.dialog_samples(hub_dialog(), 7)
+    assert not skipped and [s["extra_info"]["id"] for s in samples] == ["7:1", "7:5"]
+    second = samples[1]
+    roles = [m["role"] for m in second["prompt"]]
+    assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert '"get_price"' in second["prompt"][0]["content"]  # the dialog's tools in the Tool-N1 system prompt
+    assert second["prompt"][2]["content"].startswith("<think></think> <tool_call>[")
+    assert json.loads(second["reward_model"]["ground_truth"]) == [{"name": "get_price", "arguments": {"sym": "AMD"}}]
+    # the single-turn reward scores the turn: the ground truth as a reply earns 1
+    reply = "<think>AMD now</think><tool_call>" + second["reward_model"]["ground_truth"] + "</tool_call>"
+    assert compute_score(second["data_source"], reply, second["reward_model"]["ground_truth"])["score"] == 1.0
+
+
+HOSTILE = [
+    None,
+    [1, 2],
+    {"system": "x", "conversations": "not json"},
+    {"system": "x", "conversations": [{"from": "alien", "value": "hi"}]},
+    {"system": "x", "conversations": [{"from": "user", "value": "only one turn"}]},
+    {"system": "no tools here", "conversations": [{"from": "user", "value": "a"}, {"from": "user", "value": "b"}]},
+    {**hub_dialog(), "tools": "[" * 100_000},
+    {**hub_dialog(), "conversations": [{"from": "user", "value": "\ud800"}, {"from": "user", "value": "b"}]},
+]
+
+
+@pytest.mark.parametrize("row", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_rows_are_counted_not_raised(row):
+    try:
+        samples, skipped = toolace.dialog_samples(row, 0)
+    except toolace.Rejected as exc:
+        assert exc.code
+    else:
+        assert samples == []
+
+
+def test_hostile_turns_are_counted():
+    dialog = hub_dialog()
+    dialog["conversations"][5]["value"] = "[get_price(sym=" + "[" * 5000 + ")]"
+    dialog["conversations"].append({"from": "user", "value": "and?"})
+    dialog["conversations"].append({"from": "assistant", "value": "[get_price(sym=" + "9" * 5000 + ")]"})
+    dialog["conversations"].append({"from": "assistant", "value": "[unknown_fn(a=1)]"})
+    samples, skipped = toolace.dialog_samples(dialog, 0)
+    assert len(samples) == 1  # the NVDA turn; the call-string parser refuses deep nesting and a 5000-digit int
+    assert skipped == {"call_unparsable": 2, "unknown_tool_in_answer": 1}
+
+
+def test_converter_cli_on_real_toolace_rows(tmp_path):
+    source = require_shared_fixtures("toolace", "sharegpt_func_fixed_rows_0-49.json")
+    out = tmp_path / "turns.jsonl"
+    assert toolace.main(["--input", str(source), "--output", str(out)]) == 0
+    report = json.loads((tmp_path / "turns.jsonl.report.json").read_text())
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert report["rows"] == 50 and report["samples"] == len(rows) > 0
+    # every input dialog is converted or counted, every call turn emitted or counted
+    assert sum(report["dialogs"].values()) == 50
+    assert all(r["data_source"] == "toolace_multi_turn" and r["prompt"][0]["role"] == "system" for r in rows)
+    assert toolace.main(["--input", str(source), "--output", str(out)]) == 2  # no silent overwrite
