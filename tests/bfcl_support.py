@@ -30,3 +30,21 @@ def bfcl_root() -> Path:
             atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
             os.environ["BFCL_PROJECT_ROOT"] = str(_ROOT)
     return _ROOT
+
+
+def evaluate_argv(root: Path, key: str, work: Path, categories: str) -> list[str]:
+    """``run_bfcl.py evaluate`` arguments: a partial evaluation of ``categories``, outputs under ``work``."""
+    return [
+        "evaluate",
+        "--project-root",
+        str(root),
+        "--model",
+        key,
+        "--partial-eval",
+        "--result-dir",
+        str(work / "result"),
+        "--score-dir",
+        str(work / "score"),
+        "--test-category",
+        categories,
+    ]

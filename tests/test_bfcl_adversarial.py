@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.bfcl_support import bfcl_root
+from tests.bfcl_support import bfcl_root, evaluate_argv
 
 pytestmark = pytest.mark.eval_env
 
@@ -109,22 +109,7 @@ def test_evaluate_survives_adversarial_results(tmp_path):
         entries = load_dataset_entry(category, include_prereq=False, include_language_specific_hint=False)
         lines = [json.dumps({"id": e["id"], "result": r}) for e, r in zip(entries, replies, strict=False)]
         (folder / f"BFCL_v4_{category}_result.json").write_text("\n".join(lines) + "\n")
-    report = run_bfcl.run(
-        [
-            "evaluate",
-            "--project-root",
-            str(root),
-            "--model",
-            key,
-            "--partial-eval",
-            "--result-dir",
-            str(tmp_path / "result"),
-            "--score-dir",
-            str(tmp_path / "score"),
-            "--test-category",
-            ",".join(categories),
-        ]
-    )
+    report = run_bfcl.run(evaluate_argv(root, key, tmp_path, ",".join(categories)))
     assert set(report["categories"]) == set(categories)
     assert report["categories"]["simple_python"]["accuracy"] == 0.0
     assert not (tmp_path / "sentinel").exists()

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.bfcl_support import bfcl_root
+from tests.bfcl_support import bfcl_root, evaluate_argv
 
 pytestmark = pytest.mark.eval_env
 
@@ -22,22 +22,7 @@ def test_multi_turn_ground_truth_round_trip(tmp_path):
     key = "tool-n1/mt-roundtrip"
     for category in syn.MULTI_TURN:
         syn.write_multi_turn(tmp_path / "result", key, category, limit=3)
-    report = run_bfcl.run(
-        [
-            "evaluate",
-            "--project-root",
-            str(root),
-            "--model",
-            key,
-            "--partial-eval",
-            "--result-dir",
-            str(tmp_path / "result"),
-            "--score-dir",
-            str(tmp_path / "score"),
-            "--test-category",
-            "multi-turn",
-        ]
-    )
+    report = run_bfcl.run(evaluate_argv(root, key, tmp_path, "multi-turn"))
     assert {c: report["categories"][c]["accuracy"] for c in syn.MULTI_TURN} == dict.fromkeys(syn.MULTI_TURN, 100.0)
     assert report["multi_turn"]["overall"] == 100.0 and report["multi_turn"]["scored"] == 4
     assert "bfcl_eval.eval_checker.multi_turn_eval.func_source_code.memory_vector" not in sys.modules

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.bfcl_support import bfcl_root
+from tests.bfcl_support import bfcl_root, evaluate_argv
 from tool_n1.openai_stub import Action, OpenAIStub
 
 pytestmark = pytest.mark.eval_env
@@ -119,22 +119,7 @@ def test_generate_against_stub_then_evaluate(tmp_path):
     results = [json.loads(line) for path in folder.rglob("*_result.json") for line in path.read_text().splitlines()]
     assert sorted(r["id"] for r in results) == sorted(IDS)
     assert all(isinstance(r["result"], str) and "<tool_call>" in r["result"] for r in results)
-    report = run_bfcl.run(
-        [
-            "evaluate",
-            "--project-root",
-            str(root),
-            "--model",
-            key,
-            "--partial-eval",
-            "--result-dir",
-            str(tmp_path / "result"),
-            "--score-dir",
-            str(tmp_path / "score"),
-            "--test-category",
-            ",".join(sorted({i.rsplit("_", 1)[0] for i in IDS})),
-        ]
-    )
+    report = run_bfcl.run(evaluate_argv(root, key, tmp_path, ",".join(sorted({i.rsplit("_", 1)[0] for i in IDS}))))
     assert {c: v["accuracy"] for c, v in report["categories"].items()} == dict.fromkeys(
         {i.rsplit("_", 1)[0] for i in IDS}, 100.0
     )

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.bfcl_support import bfcl_root
+from tests.bfcl_support import bfcl_root, evaluate_argv
 from tests.test_bfcl_generate import tiny_tokenizer_dir
 from tool_n1.openai_stub import Action, OpenAIStub
 
@@ -109,20 +109,7 @@ def test_one_item_run_and_server_errors(tmp_path):
     key = "tool-n1/runtime-test"
     folder = tmp_path / "result" / key.replace("/", "_")
     _write_results(folder, "irrelevance", [("irrelevance_0", "<think>t</think><tool_call>[]</tool_call>")])
-    common = [
-        "evaluate",
-        "--project-root",
-        str(root),
-        "--model",
-        key,
-        "--partial-eval",
-        "--result-dir",
-        str(tmp_path / "result"),
-        "--score-dir",
-        str(tmp_path / "score"),
-        "--test-category",
-        "irrelevance",
-    ]
+    common = evaluate_argv(root, key, tmp_path, "irrelevance")
     report = run_bfcl.run(common)  # one item: bfcl's latency stdev would raise
     assert report["categories"]["irrelevance"]["accuracy"] == 100.0
 
