@@ -124,8 +124,15 @@ def test_recipe_is_valid_and_holds_the_paper_values(validator, paths):
     assert cfg.data.train_files == os.path.join(paths["data"], "train.parquet")
 
 
+# verl's LoRA checks read the installed vllm's version: without vllm (.venv/rl) they fail by design, so the LoRA
+# preset is validated in .venv/rl-vllm (tests/test_verl_cpu_platform.py::test_lora_preset_validates_with_vllm).
+NEEDS_VLLM = {"lora_grpo"}
+
+
 @pytest.mark.parametrize("name", ABLATIONS)
 def test_every_ablation_is_valid(validator, paths, name):
+    if name in NEEDS_VLLM and importlib.util.find_spec("vllm") is None:
+        pytest.skip(f"{name}: verl's LoRA check needs vllm; validated in .venv/rl-vllm")
     valid, report = verdict(validator, ours(paths, f"+ablation={name}"), strict_paths=True)
     assert valid, report
 
@@ -248,4 +255,5 @@ def test_train_script_refuses_to_start_without_gpu_and_vllm(paths):
         pytest.skip("this host has a GPU")
     out = _run_script(env={"DATA_DIR": paths["data"], "OUTPUT_DIR": paths["data"] + "/../run"})
     assert out.returncode == 1
-    assert "cannot train here, missing a CUDA GPU" in out.stderr
+    assert "PREFLIGHT: FAILED" in out.stdout and "ERROR: no CUDA device visible" in out.stdout, out.stdout
+    assert "preflight failed" in out.stderr

@@ -120,3 +120,20 @@ def test_platform_is_never_auto_detected():
     run = _run(code, VERL_PLATFORM="")
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.strip().splitlines()[-1] != "PlatformCPU"
+
+
+def test_lora_preset_validates_with_vllm(tmp_path):
+    """The LoRA-GRPO preset composes and passes verl's own checks (its LoRA checks read the installed vllm)."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "verl" / "validate_config.py"),
+            f"tool_n1.data_dir={tmp_path}",
+            "+ablation=lora_grpo",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    assert run.returncode == 0 and "RESULT: VALID" in run.stdout, run.stdout + run.stderr
