@@ -124,14 +124,20 @@ def json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
+def _first_choice(data: dict[str, Any]) -> dict[str, Any]:
+    """``choices[0]`` of a completion body; :class:`MalformedResponse` if there is none."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise MalformedResponse("no choices in the response")
+    return choices[0]
+
+
 def parse_chat_completion(body: bytes) -> dict[str, Any]:
     """content, reasoning, finish_reason, usage and model of a chat-completion body; :class:`MalformedResponse`
     if it is not one. The reasoning is read from ``reasoning_content`` (DeepSeek, older vLLM) or ``reasoning``."""
     data = json_object(body)
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise MalformedResponse("no choices in the response")
-    message = choices[0].get("message")
+    choice = _first_choice(data)
+    message = choice.get("message")
     if not isinstance(message, dict):
         raise MalformedResponse("choices[0] has no message")
     content = message.get("content")
@@ -144,7 +150,7 @@ def parse_chat_completion(body: bytes) -> dict[str, Any]:
         "content": content or "",
         "reasoning": reasoning,
         "tool_calls": message.get("tool_calls"),
-        "finish_reason": choices[0].get("finish_reason"),
+        "finish_reason": choice.get("finish_reason"),
         "usage": data.get("usage") if isinstance(data.get("usage"), dict) else None,
         "response_model": data.get("model"),
     }
@@ -153,13 +159,11 @@ def parse_chat_completion(body: bytes) -> dict[str, Any]:
 def parse_text_completion(body: bytes) -> dict[str, Any]:
     """``{"text": …}`` of a ``/completions`` body; :class:`MalformedResponse` if it is not one."""
     data = json_object(body)
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise MalformedResponse("no choices in the response")
-    text = choices[0].get("text")
+    choice = _first_choice(data)
+    text = choice.get("text")
     if not isinstance(text, str):
         raise MalformedResponse("choices[0] has no text")
-    return {"text": text, "finish_reason": choices[0].get("finish_reason"), "response_model": data.get("model")}
+    return {"text": text, "finish_reason": choice.get("finish_reason"), "response_model": data.get("model")}
 
 
 @dataclass
