@@ -219,7 +219,7 @@ async def run(
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     for sample in todo:
         queue.put_nowait(sample)
-    written: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    written: asyncio.Queue[tuple[dict[str, Any], asyncio.Future] | None] = asyncio.Queue()
     done_lines: list[dict[str, Any]] = []
     counts: Counter[str] = Counter()
     bar = tqdm(total=len(todo), desc="distill", unit="sample", disable=args.no_progress, file=sys.stderr)
@@ -230,7 +230,12 @@ async def run(
                 sample = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            await written.put(await distil_one(teacher, args, sample))
+            line = await distil_one(teacher, args, sample)
+            # wait until the line is on disk before taking the next sample: a kill then redoes at most one
+            # sample per worker (a line either in flight or unwritten, never both)
+            on_disk = asyncio.get_running_loop().create_future()
+            await written.put((line, on_disk))
+            await asyncio.wait({on_disk, writer_task}, return_when=asyncio.FIRST_COMPLETED)
 
     async def writer() -> None:
         finished = False
@@ -239,8 +244,11 @@ async def run(
             while not written.empty():
                 batch.append(written.get_nowait())
             finished = batch[-1] is None
-            lines = [line for line in batch if line is not None]
+            items = [item for item in batch if item is not None]
+            lines = [line for line, _ in items]
             await asyncio.to_thread(journal.append, lines)
+            for _, on_disk in items:
+                on_disk.set_result(None)
             done_lines.extend(lines)
             counts.update(line["status"] for line in lines)
             bar.set_postfix(kept=counts["kept"], dropped=counts["dropped"], failed=counts["failed"], refresh=False)
