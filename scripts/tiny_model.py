@@ -74,7 +74,15 @@ def build_tiny_tokenizer(path: str | Path | None = None, vocab_size: int = 400, 
     return tokenizer
 
 
-def build_tiny_qwen2(path: str | Path | None = None, tokenizer=None, *, num_layers: int = 2, hidden: int = 32, seed=0):
+def build_tiny_qwen2(
+    path: str | Path | None = None,
+    tokenizer=None,
+    *,
+    num_layers: int = 2,
+    hidden: int = 32,
+    max_positions: int = 4096,
+    seed=0,
+):
     """A randomly initialised ``Qwen2ForCausalLM`` (about 30k parameters, fp32), matching ``tokenizer``'s vocabulary.
 
     Saved to ``path`` with its generation config (eos ``<|im_end|>``) and, when ``path`` is given, the tokenizer
@@ -92,7 +100,7 @@ def build_tiny_qwen2(path: str | Path | None = None, tokenizer=None, *, num_laye
         num_hidden_layers=num_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=4096,
+        max_position_embeddings=max_positions,
         tie_word_embeddings=False,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

@@ -58,28 +58,13 @@ def fit_opening_policy(
     """A tiny Qwen2 (head_dim 32, vLLM's CPU minimum): RIGHT or WRONG first, DONE after the tool result."""
     import pyarrow.parquet as pq
     import torch
-    from tiny_model import build_tiny_tokenizer
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from tiny_model import build_tiny_qwen2, build_tiny_tokenizer
 
     rows = pq.read_table(str(data_dir / "train.parquet")).to_pylist()
     rows += pq.read_table(str(data_dir / "test.parquet")).to_pylist()
     rendered = ["".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in r["prompt"]) for r in rows]
     tokenizer = build_tiny_tokenizer(model_dir, vocab_size=3000, corpus=[*rendered, *([RIGHT, WRONG, DONE] * 8)])
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=16384,
-        tie_word_embeddings=False,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None,
-    )
-    torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config)
+    model = build_tiny_qwen2(None, tokenizer, hidden=128, max_positions=16384, seed=seed)  # head_dim 32
 
     def ids(messages):
         return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"])
@@ -117,8 +102,6 @@ def fit_opening_policy(
             optimizer.step()
     finally:
         torch.set_num_threads(threads)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(str(model_dir))
     return float(loss.detach())
 
