@@ -127,6 +127,8 @@ args+=(
     "actor_rollout_ref.rollout.tensor_model_parallel_size=$ROLLOUT_TP"
     "trainer.logger=$LOGGER"
 )
+# a local folder given relative to the caller becomes absolute (the run starts in OUTPUT_DIR); a hub id stays as is
+[[ -n "${MODEL_PATH:-}" && -e "$MODEL_PATH" ]] && MODEL_PATH=$(abspath "$MODEL_PATH")
 [[ -n "${MODEL_PATH:-}" ]] && args+=("actor_rollout_ref.model.path=$MODEL_PATH")
 [[ -n "${TRAIN_FILE:-}" ]] && args+=("data.train_files=$(abspath "$TRAIN_FILE")")
 [[ -n "${VAL_FILE:-}" ]] && args+=("data.val_files=$(abspath "$VAL_FILE")")
