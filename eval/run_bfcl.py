@@ -63,9 +63,26 @@ FORMATS = {
 }
 
 
+#: Categories never run: memory_vector imports a sentence-embedding model from the hub when its backend loads.
+LEFT_OUT = {"memory_vector": "it loads a sentence-embedding model from the hub"}
+
+
 def categories(value: str) -> str:
-    """``--test-category``: a group name of :data:`GROUPS` or bfcl's own comma list / group."""
-    return GROUPS.get(value, value)
+    """``--test-category``: a group name of :data:`GROUPS` or bfcl's own comma list / groups, expanded to bfcl's
+    category names, less :data:`LEFT_OUT` (named on stderr)."""
+    from bfcl_eval.constants.category_mapping import TEST_COLLECTION_MAPPING
+
+    names: list[str] = []
+    for item in GROUPS.get(value, value).split(","):
+        item = item.strip()
+        for name in GROUPS[item].split(",") if item in GROUPS else TEST_COLLECTION_MAPPING.get(item, [item]):
+            if name in LEFT_OUT:
+                print(f"--test-category: {name} left out ({LEFT_OUT[name]})", file=sys.stderr)
+            elif name not in names:
+                names.append(name)
+    if not names:
+        raise SystemExit(f"--test-category {value}: nothing left to run")
+    return ",".join(names)
 
 
 def runs(args) -> list[tuple[str, dict]]:
@@ -263,6 +280,8 @@ def ids_by_category(test_ids: list[str]) -> dict[str, list[str]]:
     by_category: dict[str, list[str]] = {}
     for test_id in test_ids:
         category = extract_test_category_from_id(test_id, remove_prereq=True)
+        if category in LEFT_OUT:
+            raise SystemExit(f"--ids {test_id}: {category} is left out ({LEFT_OUT[category]})")
         by_category.setdefault(category, []).append(test_id)
     for category, wanted in by_category.items():
         if is_memory(category) or is_format_sensitivity(category):

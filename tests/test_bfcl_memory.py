@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sys
 
 import pytest
@@ -46,6 +47,14 @@ def test_generate_round_trip_through_the_prerequisite_flow(tmp_path, monkeypatch
     for a question it reads the memory with a call, then answers with the ground truth. bfcl-eval runs the calls,
     writes the snapshots, loads them for the questions, and scores 100 %."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    real_connect = socket.socket.connect
+
+    def loopback_only(self, address):  # no network: only the stub on 127.0.0.1 answers
+        if isinstance(address, tuple) and address[0] not in ("127.0.0.1", "::1", "localhost"):
+            raise OSError(f"network disabled in this test: {address}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
     root = bfcl_root()
     import bfcl_synthetic as syn
     import run_bfcl
@@ -113,4 +122,22 @@ def test_generate_round_trip_through_the_prerequisite_flow(tmp_path, monkeypatch
     report = run_bfcl.run(evaluate_argv(root, key, tmp_path, "memory_kv,memory_rec_sum"))
     assert {c: report["categories"][c]["accuracy"] for c in syn.MEMORY} == dict.fromkeys(syn.MEMORY, 100.0)
     assert report["categories"]["memory_kv"]["total"] == len(ids)
+    assert not any(name in sys.modules for name in VECTOR_MODULES)
+
+
+def test_memory_vector_is_left_out_of_every_category_list(capsys):
+    bfcl_root()
+    import run_bfcl
+
+    assert run_bfcl.categories("memory") == "memory_kv,memory_rec_sum"
+    assert "memory_vector" not in run_bfcl.categories("all").split(",")
+    assert run_bfcl.categories("agentic").split(",").count("memory_kv") == 1
+    assert "memory_vector left out" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="nothing left"):
+        run_bfcl.categories("memory_vector")
+    with pytest.raises(SystemExit, match="left out"):
+        run_bfcl.ids_by_category(["memory_vector_0-customer-0"])
+    assert run_bfcl.ids_by_category(["format_sensitivity_3"])["format_sensitivity"][0].startswith(
+        "format_sensitivity_3:ret_fmt="
+    )
     assert not any(name in sys.modules for name in VECTOR_MODULES)
