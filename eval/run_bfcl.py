@@ -301,7 +301,8 @@ def ids_by_category(test_ids: list[str]) -> dict[str, list[str]]:
             prereq = [e for e in entries if "_prereq_" in e and e.rsplit("-", 2)[-2] in scenarios]
             added = [e for e in prereq if e not in wanted]
             if added:
-                print(f"--ids: adding {len(added)} prerequisite conversations of {', '.join(sorted(scenarios))}")
+                names = ", ".join(sorted(scenarios))
+                print(f"--ids: {category}: adding {len(added)} prerequisite conversations of {names}")
             by_category[category] = [*prereq, *(i for i in wanted if i not in prereq)]
     return by_category
 
@@ -314,6 +315,7 @@ def cmd_evaluate(args) -> None:
     import bfcl_runtime
 
     bfcl_runtime.tolerate_short_latency_lists()
+    bfcl_runtime.write_scores_safely()
     register_scored_models(score_dir)
     for key, overrides in runs(args):
         register(key, key, resolve_options(args, result_dir, key, overrides))

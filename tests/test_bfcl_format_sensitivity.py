@@ -170,3 +170,19 @@ def test_hostile_replies_in_every_format_are_wrong_fast(tmp_path):
                     decoded = None
                 assert time.monotonic() - start < 2.0, (fmt, tag, str(reply)[:40])
                 assert decoded in (None, []) or all(isinstance(next(iter(c)), str) for c in decoded)
+
+
+def test_hostile_format_results_are_scored_wrong_without_crashing(tmp_path):
+    root = bfcl_root()
+    import bfcl_synthetic as syn
+    import run_bfcl
+
+    ids = syn.write_format_sensitivity(tmp_path / "result", "tool-n1/fs-hostile", limit=52)
+    hostile = [None, 7, ["[f(a=1)]"], "x" * 1_000_000, "[f(a=1 + 1)]", "<functions><function/></functions>"]
+    hostile += ['[{"function": null, "parameters": {"a": 1}}]', "<TOOLCALL>[" + "(" * 300 + "</TOOLCALL>"]
+    path = next((tmp_path / "result").rglob("BFCL_v4_format_sensitivity_result.json"))
+    path.write_text(
+        "".join(json.dumps({"id": i, "result": hostile[n % len(hostile)]}) + "\n" for n, i in enumerate(ids))
+    )
+    report = run_bfcl.run(evaluate_argv(root, "tool-n1/fs-hostile", tmp_path, "format_sensitivity"))
+    assert report["format_sensitivity"]["accuracy"] == 0.0

@@ -141,3 +141,29 @@ def test_memory_vector_is_left_out_of_every_category_list(capsys):
         "format_sensitivity_3:ret_fmt="
     )
     assert not any(name in sys.modules for name in VECTOR_MODULES)
+
+
+def test_hostile_memory_results_are_scored_wrong_without_crashing(tmp_path):
+    root = bfcl_root()
+    import bfcl_synthetic as syn
+    import run_bfcl
+
+    ids = syn.write_memory(tmp_path / "result", "tool-n1/mem-hostile", "memory_kv")
+    hostile = [
+        None,
+        "not a list",
+        [],
+        [[None]],
+        [[{"answer": 1}]],
+        [["x" * 1_000_000]],
+        [["\udcff\ud800 answer"]],
+        [[json.loads("[" * 500 + "]" * 500)]],
+        [["<tool_call>" + "[" * 600 + "]" * 600 + "</tool_call>"]],
+        [[syn.MEMORY_ANSWER.format(answer="x" * 300_000)]],
+    ]
+    path = next((tmp_path / "result").rglob("BFCL_v4_memory_kv_result.json"))
+    path.write_text(
+        "".join(json.dumps({"id": i, "result": hostile[n % len(hostile)]}) + "\n" for n, i in enumerate(ids))
+    )
+    report = run_bfcl.run(evaluate_argv(root, "tool-n1/mem-hostile", tmp_path, "memory_kv"))
+    assert report["categories"]["memory_kv"]["accuracy"] == 0.0
