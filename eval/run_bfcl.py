@@ -494,7 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--ids",
         help="only these test ids (comma list, e.g. simple_python_0,parallel_3); written to "
-        "<project root>/test_case_ids_to_generate.json for bfcl's --run-ids (replaces --test-category)",
+        "<project root>/test_case_ids_to_generate.json for bfcl's --run-ids (replaces --test-category); a memory "
+        "question brings its scenario's prerequisite conversations; format_sensitivity_<n> may be given without "
+        "its ':<config>:<id>' tail",
     )
     gen.set_defaults(func=cmd_generate)
     ev = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__, allow_abbrev=False)
