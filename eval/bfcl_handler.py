@@ -18,6 +18,14 @@ Decoding (:mod:`tool_n1.bfcl_decode`): the raw completion text is stored as the 
 training reward; default with ``train``) or ``first`` (the original handler; default with ``bfcl``). The pairing
 that reproduces the paper's evaluation is ``--prompt bfcl --block first --system replace``.
 
+Memory entries (``memory_kv``, ``memory_rec_sum``): bfcl-eval puts the memory instructions and the core memory's
+content into the entry's system message, so that message is always kept (appended after ours) whatever
+``--system`` says. The final answer is read by BFCL's agentic checker from the last reply that holds no call.
+
+Format sensitivity (``format_sensitivity_<n>:<config>:<id>`` entries): BFCL's own system prompt for the entry's
+configuration replaces ours, and the reply is decoded in the requested return format by :mod:`bfcl_formats`
+(bfcl-eval's decoders, nothing evaluated).
+
 Execution (multi-turn and memory categories): ``decode_execute`` lets through only functions of the entry's own API
 classes while the entry is being generated (:meth:`ToolN1Handler.inference` records them per thread) and of any
 BFCL API class at evaluation time, and importing this module installs :mod:`bfcl_executor_guard`, which re-checks
@@ -30,11 +38,13 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import bfcl_executor_guard
+import bfcl_formats
 from bfcl_eval.model_handler.local_inference.base_oss_handler import OSSHandler
+from bfcl_eval.utils import is_format_sensitivity, is_memory
 from overrides import override
 
 from tool_n1 import bfcl_decode
@@ -48,6 +58,7 @@ SYSTEM_POLICIES = ("replace", "keep")
 DEFAULT_BLOCK = {"train": "last", "bfcl": "first"}
 
 bfcl_executor_guard.install()
+bfcl_formats.install()
 _entry_context = threading.local()  # generation runs one entry per worker thread at a time
 
 
@@ -88,14 +99,30 @@ def system_message(options: HandlerOptions, functions: list[dict[str, Any]], ent
     return text
 
 
-def format_prompt(options: HandlerOptions, messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> str:
-    """The full completions prompt: our system message + the entry's turns as ChatML + the assistant header."""
+def format_prompt(
+    options: HandlerOptions, messages: list[dict[str, Any]], functions: list[dict[str, Any]], kind: str | None = None
+) -> str:
+    """The full completions prompt: our system message + the entry's turns as ChatML + the assistant header.
+
+    ``kind``: ``"memory"`` keeps the entry's system message (BFCL's memory instructions and memory content);
+    ``"format"`` sends the entry's messages as they are (BFCL's system prompt for the configuration is in them)."""
+    if kind == "format":
+        return chatml([{"role": m["role"], "content": m.get("content")} for m in messages])
+    if kind == "memory":
+        options = replace(options, system="keep")
     entry_system = None
     if messages and messages[0].get("role") == "system":
         entry_system, messages = messages[0].get("content"), messages[1:]
     full = [{"role": "system", "content": system_message(options, functions, entry_system)}, *messages]
     kept = [m for i, m in enumerate(full) if i == 1 or not (m["role"] == "assistant" and m.get("content") is None)]
     return chatml([{"role": m["role"], "content": m.get("content")} for m in kept])
+
+
+def entry_kind(test_id: str) -> str | None:
+    """``"format"`` for a format-sensitivity entry, ``"memory"`` for a memory entry (prerequisite ones too)."""
+    if is_format_sensitivity(test_id):
+        return "format"
+    return "memory" if is_memory(test_id) else None
 
 
 class ToolN1Handler(OSSHandler):
@@ -108,18 +135,21 @@ class ToolN1Handler(OSSHandler):
     @override
     def inference(self, test_entry: dict, include_input_log: bool, exclude_state_log: bool):
         _entry_context.allowed = bfcl_executor_guard.allowed_methods(test_entry.get("involved_classes") or ())
+        _entry_context.kind = entry_kind(str(test_entry.get("id", "")))
         try:
             return super().inference(test_entry, include_input_log, exclude_state_log)
         finally:
-            _entry_context.allowed = None
+            _entry_context.allowed = _entry_context.kind = None
 
     @override
     def _pre_query_processing_prompting(self, test_entry: dict) -> dict:
+        if getattr(_entry_context, "kind", None) == "format":  # BFCL's system prompt for the entry's configuration
+            return super()._pre_query_processing_prompting(test_entry)
         return {"message": [], "function": test_entry["function"]}  # no BFCL system prompt: ours is in the prompt
 
     @override
     def _format_prompt(self, messages, function):
-        return format_prompt(self.options, messages, function)
+        return format_prompt(self.options, messages, function, getattr(_entry_context, "kind", None))
 
     @override
     def _query_prompting(self, inference_data: dict):
@@ -151,6 +181,8 @@ class ToolN1Handler(OSSHandler):
 
     @override
     def decode_ast(self, result, language, has_tool_call_tag):
+        if bfcl_formats.active():  # format sensitivity: the return format the entry's prompt asked for
+            return bfcl_formats.decode(result, language, has_tool_call_tag)
         return bfcl_decode.decode_ast(result, self.options.block)
 
     @override

@@ -35,7 +35,16 @@ EXTRA = ("irrelevance", "live_irrelevance", "live_relevance")
 MULTI_TURN = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")
 MEMORY = ("memory_kv", "memory_vector", "memory_rec_sum")
 #: The one-number-per-run columns of a multi-run (seeds / formats) table.
-SUMMARY = ("non_live", "live", "overall", "multi_turn", "memory", "abstention", "bfcl_overall_acc")
+SUMMARY = (
+    "non_live",
+    "live",
+    "overall",
+    "multi_turn",
+    "memory",
+    "format_sensitivity",
+    "abstention",
+    "bfcl_overall_acc",
+)
 
 
 def _row(values: list[float]) -> dict[str, float]:

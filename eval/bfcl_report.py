@@ -50,6 +50,9 @@ def read_scores(
         else:
             accuracy = 100.0 * header["accuracy"]
         scores[category] = {"accuracy": accuracy, "correct": correct, "total": total}
+        configs = {k: v for k, v in header.items() if isinstance(v, dict) and "accuracy" in v}
+        if configs:  # format sensitivity: one accuracy per prompt configuration
+            scores[category]["configs"] = {k: 100.0 * v["accuracy"] for k, v in configs.items()}
         if errors:
             scores[category]["server_errors"] = len(errors)
     return scores
@@ -84,6 +87,7 @@ def build_report(
         "paper_metrics": metrics.paper_metrics(flat, sizes),
         "multi_turn": metrics.group_mean(flat, metrics.MULTI_TURN),
         "memory": metrics.group_mean(flat, metrics.MEMORY),
+        "format_sensitivity": format_sensitivity(scores),
         "abstention": abstention,
         "categories": scores,
         "relevance": {k: flat.get(k) for k in metrics.EXTRA},
@@ -99,6 +103,24 @@ def build_report(
             "categories not evaluated count as 0): not comparable with the paper's Overall.",
             metrics.PAPER_NOTE,
         ],
+    }
+
+
+def format_sensitivity(scores: dict[str, Any]) -> dict | None:
+    """BFCL v4's format sensitivity from its score header: overall accuracy, the accuracy per prompt configuration,
+    and over the configurations the max − min spread and the sample std (BFCL's ``accuracy_max_delta`` / ``_std``)."""
+    entry = scores.get("format_sensitivity")
+    if not isinstance(entry, dict) or not entry.get("configs"):
+        return None
+    values = list(entry["configs"].values())
+    _, std = metrics.mean_std(values)
+    return {
+        "accuracy": entry["accuracy"],
+        "configs": entry["configs"],
+        "spread": max(values) - min(values),
+        "std": std,
+        "min": min(values),
+        "max": max(values),
     }
 
 
@@ -124,6 +146,13 @@ def render(report: dict) -> str:
         if group.get("scored"):
             cells = ", ".join(f"{n} {group[n]:.2f}" for n in names if group.get(n) is not None)
             lines.append(f"{title} (bfcl-eval's stateful executor): {cells}; mean {group['overall']:.2f}")
+    fs = report.get("format_sensitivity")
+    if fs:
+        lines.append(
+            f"BFCL v4 format sensitivity (BFCL's prompts and return formats, {len(fs['configs'])} configurations): "
+            f"accuracy {fs['accuracy']:.2f}, max − min {fs['spread']:.2f}, std {fs['std']:.2f}"
+        )
+        lines += [f"  {value:6.2f}  {config}" for config, value in fs["configs"].items()]
     if report.get("abstention"):
         lines.append(bfcl_abstention.render(report["abstention"]))
     if report.get("server_errors"):
@@ -141,6 +170,7 @@ def summary(report: dict) -> dict[str, float | None]:
         "overall": paper["overall"],
         "multi_turn": (report.get("multi_turn") or {}).get("overall"),
         "memory": (report.get("memory") or {}).get("overall"),
+        "format_sensitivity": (report.get("format_sensitivity") or {}).get("accuracy"),
         "abstention": (report.get("abstention") or {}).get("balanced"),
         "bfcl_overall_acc": (report.get("bfcl_official") or {}).get("bfcl_overall_acc"),
     }
@@ -166,7 +196,16 @@ def aggregate(reports: dict[str, dict], kind: str) -> dict:
     return {"kind": kind, "runs": rows, "stats": stats}
 
 
-HEADERS_SUMMARY = ("Non-live", "Live", "Overall (paper)", "Multi-turn", "Memory", "Abstention", "BFCL V4 Overall")
+HEADERS_SUMMARY = (
+    "Non-live",
+    "Live",
+    "Overall (paper)",
+    "Multi-turn",
+    "Memory",
+    "Format sens.",
+    "Abstention",
+    "BFCL V4 Overall",
+)
 
 
 def render_aggregate(result: dict) -> str:

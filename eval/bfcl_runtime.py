@@ -7,17 +7,22 @@
   HTTP 401/403. bfcl's completion requests already send ``REMOTE_OPENAI_API_KEY`` (its OpenAI client).
 * :func:`tolerate_short_latency_lists`: bfcl's summary takes ``statistics.stdev`` of the latencies, which raises on
   fewer than two (a one-item run); the helper module gets a ``statistics`` whose ``stdev`` is 0.0 there.
+* :func:`write_scores_safely`: bfcl's score writer copies every failed reply into the score file, which raises on a
+  reply holding a lone surrogate (possible in a result file, which is JSON) or nested some 500 levels deep; the score
+  file gets such characters replaced by ``?`` and such fields replaced by a note (the result file is left as it is).
 
 Importing this module imports ``bfcl_eval``: set ``BFCL_PROJECT_ROOT`` first.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 import types
 
 import requests
+from bfcl_eval import utils as bfcl_utils
 from bfcl_eval.eval_checker import eval_runner_helper
 from bfcl_eval.model_handler.local_inference import base_oss_handler
 
@@ -68,3 +73,46 @@ def tolerate_short_latency_lists() -> None:
     patched = types.SimpleNamespace(**{name: getattr(statistics, name) for name in ("mean", "variance", "median")})
     patched.stdev = stdev
     eval_runner_helper.statistics = patched
+
+
+#: Deepest nesting of a value copied into a score file (bfcl's writer recurses twice per level).
+MAX_SCORE_DEPTH = 64
+
+
+def _too_deep(value) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_SCORE_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
+def _writable(entry):
+    """``entry`` as bfcl's writer can write it: a field nested deeper than :data:`MAX_SCORE_DEPTH` is replaced by a
+    note, and where the JSON text is not UTF-8 encodable (lone surrogates) those characters become ``?``."""
+    if isinstance(entry, dict):
+        note = f"<nested deeper than {MAX_SCORE_DEPTH} levels: not copied>"
+        entry = {k: note if _too_deep(v) else v for k, v in entry.items()}
+    try:
+        text = json.dumps(entry, ensure_ascii=False, default=str)
+        text.encode("utf-8")
+        return entry
+    except UnicodeEncodeError:
+        return json.loads(text.encode("utf-8", "replace").decode("utf-8"))
+    except (TypeError, ValueError, RecursionError):  # bfcl's own writer reports these as before
+        return entry
+
+
+def write_scores_safely() -> None:
+    """bfcl's score writer (``eval_runner_helper.write_list_of_dicts_to_file``) on UTF-8 encodable copies."""
+    original = bfcl_utils.write_list_of_dicts_to_file
+
+    def write(filename, data, subdir=None, use_lock=True):
+        return original(filename, [_writable(entry) for entry in data], subdir, use_lock)
+
+    eval_runner_helper.write_list_of_dicts_to_file = write

@@ -263,3 +263,108 @@ def write_multi_turn(result_root: Path, key: str, category: str, limit: int | No
             result = multi_turn_result(answers[prompt["id"]], functions)
             handle.write(json.dumps({"id": prompt["id"], "result": result}) + "\n")
     return [p["id"] for p in prompts]
+
+
+MEMORY = ("memory_kv", "memory_rec_sum")
+#: The answer format bfcl-eval's agentic system prompt asks memory entries for.
+MEMORY_ANSWER = "{{'answer': '{answer}', 'context': 'Recalled from memory.'}}"
+WRONG_ANSWER = "{'answer': 'I do not know', 'context': 'I do not know'}"
+
+
+def write_memory(result_root: Path, key: str, category: str, wrong: bool = False) -> list[str]:
+    """Result files of a memory category: each question answered (one turn, one text step) with the first
+    ground-truth answer in the agentic answer format, or with :data:`WRONG_ANSWER`; returns the ids."""
+    from bfcl_eval.utils import load_dataset_entry, load_ground_truth_entry
+
+    prompts = load_dataset_entry(category, include_prereq=False, include_language_specific_hint=False)
+    answers = {a["id"]: a["ground_truth"] for a in load_ground_truth_entry(category)}
+    folder = result_root / key.replace("/", "_") / "agentic" / "memory" / category.removeprefix("memory_")
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"BFCL_v4_{category}_result.json").open("w", encoding="utf-8") as handle:
+        for prompt in prompts:
+            truth = answers[prompt["id"].replace(category, "memory")]
+            reply = WRONG_ANSWER if wrong else MEMORY_ANSWER.format(answer=truth[0])
+            handle.write(json.dumps({"id": prompt["id"], "result": [[reply]]}) + "\n")
+    return [p["id"] for p in prompts]
+
+
+FORMAT_SENSITIVITY = "format_sensitivity"
+#: (original id, return format) pairs no output can pass in format sensitivity, with the reason.
+FORMAT_EXCLUSIONS = {
+    ("simple_python_96", "json"): "bfcl-eval's JSON regex ends the call list at the first '}]' (the end of the "
+    "'conditions' list of objects), so the decoded text is cut and no call is read",
+}
+_XML_TYPES = ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"), (list, "array"), (dict, "dict"))
+
+
+def _xml_type(value: Any) -> tuple[str, str]:
+    """``(type, text)`` of a value in BFCL's XML returns (bfcl reads arrays and dicts with ``literal_eval``)."""
+    if value is None:
+        return "null", ""
+    kind = next((name for cls, name in _XML_TYPES if isinstance(value, cls)), "string")
+    if kind == "boolean":
+        return kind, str(value).lower()
+    return kind, value if kind == "string" else repr(value)
+
+
+def render_bfcl_format(calls: list[dict[str, Any]], return_format: str, tool_call_tag: bool) -> str:
+    """Calls written in one of BFCL's format-sensitivity return formats (as its system prompt shows them):
+    ``python`` ``[f(a=1)]``, ``json`` ``[{"function", "parameters"}]`` in a json fence, ``verbose_xml`` (values in
+    attributes), ``concise_xml`` (values as element text); ``tool_call_tag`` wraps it in ``<TOOLCALL>…</TOOLCALL>``."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    if return_format == "python":
+        text = (
+            "["
+            + ", ".join(f"{c['name']}({', '.join(f'{k}={v!r}' for k, v in c['arguments'].items())})" for c in calls)
+            + "]"
+        )
+    elif return_format == "json":
+        body = [{"function": c["name"], "parameters": c["arguments"]} for c in calls]
+        text = "```json\n" + json.dumps(body, ensure_ascii=False) + "\n```"
+    else:
+        functions = []
+        for call in calls:
+            params = []
+            for name, value in call["arguments"].items():
+                kind, raw = _xml_type(value)
+                if return_format == "verbose_xml":
+                    params.append(f"<param name={quoteattr(name)} value={quoteattr(raw)} type={quoteattr(kind)}/>")
+                else:
+                    params.append(f"<param name={quoteattr(name)} type={quoteattr(kind)}>{escape(raw)}</param>")
+            inner = "<params>" + "".join(params) + "</params>" if return_format == "verbose_xml" else "".join(params)
+            functions.append(f"<function name={quoteattr(call['name'])}>{inner}</function>")
+        text = "<functions>" + "".join(functions) + "</functions>"
+    return f"<TOOLCALL>{text}</TOOLCALL>" if tool_call_tag else text
+
+
+def format_config(test_id: str) -> tuple[str, bool]:
+    """``(return format, tool-call tag)`` of a format-sensitivity id ``format_sensitivity_<n>:<config>:<id>``."""
+    fields = dict(part.split("=", 1) for part in test_id.split(":")[1].split("&"))
+    return fields["ret_fmt"], fields["tool_call_tag"] == "True"
+
+
+def write_format_sensitivity(
+    result_root: Path, key: str, skip: frozenset[str] = frozenset(EXCLUSIONS), limit: int | None = None
+) -> list[str]:
+    """Ground truth rendered in each entry's requested return format (:func:`render_bfcl_format`) for every
+    format-sensitivity entry whose original id is not in ``skip`` nor, with its return format, in
+    :data:`FORMAT_EXCLUSIONS` (among the first ``limit`` entries); returns the ids written."""
+    from bfcl_eval.utils import load_dataset_entry, load_ground_truth_entry
+
+    prompts = load_dataset_entry(FORMAT_SENSITIVITY, include_prereq=False, include_language_specific_hint=False)
+    answers = {a["id"]: a for a in load_ground_truth_entry(FORMAT_SENSITIVITY)}
+    folder = result_root / key.replace("/", "_") / "format_sensitivity"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    with (folder / f"BFCL_v4_{FORMAT_SENSITIVITY}_result.json").open("w", encoding="utf-8") as handle:
+        for prompt in prompts[:limit]:
+            original = prompt["id"].split(":")[-1]
+            return_format, tag = format_config(prompt["id"])
+            if original in skip or (original, return_format) in FORMAT_EXCLUSIONS:
+                continue
+            calls = render_calls(answers[original], prompt["function"], original.rsplit("_", 1)[0])
+            reply = render_bfcl_format(calls, return_format, tag)
+            handle.write(json.dumps({"id": prompt["id"], "result": reply}) + "\n")
+            written.append(prompt["id"])
+    return written

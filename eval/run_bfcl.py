@@ -41,7 +41,16 @@ SINGLE_TURN = ",".join(
 MULTI_TURN = "multi_turn_base,multi_turn_miss_func,multi_turn_miss_param,multi_turn_long_context"
 #: memory_vector needs a sentence-embedding model from the hub; kv and rec_sum run offline.
 MEMORY = "memory_kv,memory_rec_sum"
-GROUPS = {"paper": SINGLE_TURN, "multi-turn": MULTI_TURN, "memory": MEMORY, "extended": f"{SINGLE_TURN},{MULTI_TURN}"}
+#: BFCL v4's format sensitivity: 200 single-turn entries × 26 system-prompt configurations (BFCL's prompt and return
+#: format per entry; :mod:`bfcl_formats`).
+FORMAT_SENSITIVITY = "format_sensitivity"
+GROUPS = {
+    "paper": SINGLE_TURN,
+    "multi-turn": MULTI_TURN,
+    "memory": MEMORY,
+    "format-sensitivity": FORMAT_SENSITIVITY,
+    "extended": f"{SINGLE_TURN},{MULTI_TURN}",
+}
 SIDECAR = "tool_n1_handler.json"
 OPTION_FLAGS = ("prompt", "data_mode", "block", "system", "max_tokens")
 #: Our prompt formats for format sensitivity (``--formats``): each is a prompt a checkpoint may meet; the block
@@ -55,9 +64,26 @@ FORMATS = {
 }
 
 
+#: Categories never run: memory_vector imports a sentence-embedding model from the hub when its backend loads.
+LEFT_OUT = {"memory_vector": "it loads a sentence-embedding model from the hub"}
+
+
 def categories(value: str) -> str:
-    """``--test-category``: a group name of :data:`GROUPS` or bfcl's own comma list / group."""
-    return GROUPS.get(value, value)
+    """``--test-category``: a group name of :data:`GROUPS` or bfcl's own comma list / groups, expanded to bfcl's
+    category names, less :data:`LEFT_OUT` (named on stderr)."""
+    from bfcl_eval.constants.category_mapping import TEST_COLLECTION_MAPPING
+
+    names: list[str] = []
+    for item in GROUPS.get(value, value).split(","):
+        item = item.strip()
+        for name in GROUPS[item].split(",") if item in GROUPS else TEST_COLLECTION_MAPPING.get(item, [item]):
+            if name in LEFT_OUT:
+                print(f"--test-category: {name} left out ({LEFT_OUT[name]})", file=sys.stderr)
+            elif name not in names:
+                names.append(name)
+    if not names:
+        raise SystemExit(f"--test-category {value}: nothing left to run")
+    return ",".join(names)
 
 
 def runs(args) -> list[tuple[str, dict]]:
@@ -229,9 +255,7 @@ def _generate_one(args, root: Path, result_dir: Path, key: str, overrides: dict)
         argv += ["--num-threads", str(args.num_threads)]
     argv += ["--allow-overwrite"] * args.allow_overwrite + ["--include-input-log"] * args.include_input_log
     if args.ids:  # bfcl reads the ids from <project root>/test_case_ids_to_generate.json
-        by_category: dict[str, list[str]] = {}
-        for test_id in args.ids.split(","):
-            by_category.setdefault(test_id.strip().rsplit("_", 1)[0], []).append(test_id.strip())
+        by_category = ids_by_category([i.strip() for i in args.ids.split(",") if i.strip()])
         (root / "test_case_ids_to_generate.json").write_text(json.dumps(by_category, indent=1) + "\n")
         argv.append("--run-ids")
     bfcl_cli(argv)
@@ -247,6 +271,44 @@ def _generate_one(args, root: Path, result_dir: Path, key: str, overrides: dict)
     return 0
 
 
+def ids_by_category(test_ids: list[str]) -> dict[str, list[str]]:
+    """``--ids`` → ``{category: [ids]}`` for bfcl's ``--run-ids``.
+
+    A memory id brings the prerequisite conversations of its scenario (they fill the memory the question reads;
+    bfcl lists them under the memory category). A format-sensitivity id may be given short, ``format_sensitivity_<n>``,
+    and is completed with its configuration and original id."""
+    from bfcl_eval.utils import extract_test_category_from_id, is_format_sensitivity, is_memory, load_dataset_entry
+
+    by_category: dict[str, list[str]] = {}
+    for test_id in test_ids:
+        category = extract_test_category_from_id(test_id, remove_prereq=True)
+        if category in LEFT_OUT:
+            raise SystemExit(f"--ids {test_id}: {category} is left out ({LEFT_OUT[category]})")
+        by_category.setdefault(category, []).append(test_id)
+    for category, wanted in by_category.items():
+        if is_memory(category) or is_format_sensitivity(category):
+            entries = [e["id"] for e in load_dataset_entry(category, include_language_specific_hint=False)]
+            known = set(entries)
+        if is_format_sensitivity(category):
+            full = {e.split(":")[0]: e for e in entries}
+            unknown = [i for i in wanted if i not in known and i not in full]
+            if unknown:
+                raise SystemExit(f"--ids: unknown format-sensitivity ids {unknown[:3]}")
+            by_category[category] = [i if i in known else full[i] for i in wanted]
+        elif is_memory(category):
+            unknown = [i for i in wanted if i not in known]
+            if unknown:
+                raise SystemExit(f"--ids: unknown memory ids {unknown[:3]}")
+            scenarios = {i.rsplit("-", 2)[-2] for i in wanted if "_prereq_" not in i}
+            prereq = [e for e in entries if "_prereq_" in e and e.rsplit("-", 2)[-2] in scenarios]
+            added = [e for e in prereq if e not in wanted]
+            if added:
+                names = ", ".join(sorted(scenarios))
+                print(f"--ids: {category}: adding {len(added)} prerequisite conversations of {names}")
+            by_category[category] = [*prereq, *(i for i in wanted if i not in prereq)]
+    return by_category
+
+
 def cmd_evaluate(args) -> None:
     """Score result files with bfcl-eval's own checker, then print the report."""
     root = set_project_root(args.project_root)
@@ -255,6 +317,7 @@ def cmd_evaluate(args) -> None:
     import bfcl_runtime
 
     bfcl_runtime.tolerate_short_latency_lists()
+    bfcl_runtime.write_scores_safely()
     register_scored_models(score_dir)
     for key, overrides in runs(args):
         register(key, key, resolve_options(args, result_dir, key, overrides))
@@ -417,7 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--test-category",
         default=SINGLE_TURN,
         help="comma list, bfcl group, or ours: paper (13 single-turn, default), multi-turn (base, miss_func, "
-        "miss_param, long_context), memory (kv, rec_sum), extended (paper + multi-turn)",
+        "miss_param, long_context), memory (kv, rec_sum), format-sensitivity (BFCL v4's: 200 entries x 26 prompt "
+        "configurations, BFCL's prompt and return formats), extended (paper + multi-turn)",
     )
     _run_flags(gen)
     gen.add_argument("--temperature", type=float, default=0.001, help="sampling temperature (default 0.001, BFCL)")
@@ -436,7 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--ids",
         help="only these test ids (comma list, e.g. simple_python_0,parallel_3); written to "
-        "<project root>/test_case_ids_to_generate.json for bfcl's --run-ids (replaces --test-category)",
+        "<project root>/test_case_ids_to_generate.json for bfcl's --run-ids (replaces --test-category); a memory "
+        "question brings its scenario's prerequisite conversations; format_sensitivity_<n> may be given without "
+        "its ':<config>:<id>' tail",
     )
     gen.set_defaults(func=cmd_generate)
     ev = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__, allow_abbrev=False)

@@ -64,6 +64,11 @@ def _hostile_strings(instance: str, sandbox: Path, outside: Path) -> list[str]:
         f"{instance}.latest_snapshot_file.write_text(data={code!r})",
         f"{instance}.latest_snapshot_file.rename(target={str(outside / 'site-packages' / 'x.pth')!r})",
         f"{instance}.snapshot_folder.joinpath('m').write_text(data='x')",
+        f"{instance}._flush_memory_to_local_file()",
+        f"{instance}.__dict__.update(latest_snapshot_file={str(outside / 'x.pth')!r})",
+        "memory_append(text=open('/etc/hostname').read())",
+        f"memory_append(text=__import__('os').system('touch {marker}'))",
+        "_flush_memory_to_local_file()",
         f"{instance}.core_memory_add.__self__.__class__.__init__.__globals__['__builtins__']['exec']({code!r})",
         "core_memory_add.__globals__['os'].environ.update(TOOL_N1_PWNED='1')",
         f"open({str(marker)!r}, 'w').write('x')",
@@ -111,6 +116,12 @@ def _hostile_replies(instance: str, sandbox: Path, outside: Path) -> list[str]:
         {"name": "add", "arguments": {"a": "x" * 200_000, "b": 1}},
         {"name": "add", "arguments": {"a": json.loads("[" * 20 + "]" * 20), "b": 1}},
         {"name": "core_memory_add", "arguments": {"key": "k", "value": code}},
+        {"name": "memory_append", "arguments": {"text": code}},  # values carrying code stay text in the memory
+        {"name": "memory_update", "arguments": {"text": f"'); {code}; ('"}},
+        {"name": "memory_retrieve.__self__.latest_snapshot_file.write_text", "arguments": {"data": code}},
+        {"name": "memory_retrieve.__globals__", "arguments": {}},
+        {"name": "_flush_memory_to_local_file", "arguments": {}},
+        {"name": "_prepare_snapshot", "arguments": {"initial_config": {"model_result_dir": str(outside)}}},
     ]
     return [_tc([call]) for call in calls] + [_tc(calls), "<tool_call>" + "[" * 600 + "]" * 600 + "</tool_call>"]
 
@@ -136,8 +147,13 @@ def test_hostile_corpus_never_executes(tmp_path, monkeypatch):
     outside_before, site_before = _tree(outside), _site_snapshot()
 
     memory_config = {"model_result_dir": sandbox, "test_id": "memory_kv_0-customer-0", "scenario": "customer"}
+    rec_sum_id, kv_prereq_id = "memory_rec_sum_3-student-3", "memory_kv_prereq_1-customer-1"
+    rec_sum_config = {"model_result_dir": sandbox, "test_id": rec_sum_id, "scenario": "student"}
+    prereq_config = {"model_result_dir": sandbox, "test_id": kv_prereq_id, "scenario": "customer"}
     entries = [
         ("multi_turn_base_900", ["MemoryAPI_kv"], {"MemoryAPI_kv": memory_config}),
+        (rec_sum_id, ["MemoryAPI_rec_sum"], {"MemoryAPI_rec_sum": rec_sum_config}),
+        (kv_prereq_id, ["MemoryAPI_kv"], {"MemoryAPI_kv": prereq_config}),
         ("multi_turn_base_901", ["MathAPI"], {}),
         (
             "multi_turn_base_902",
@@ -148,16 +164,19 @@ def test_hostile_corpus_never_executes(tmp_path, monkeypatch):
     ]
     model = MODEL.replace("-", "_")
     memory_instance = f"{model}_multi_turn_base_900_MemoryAPI_kv_instance"
+    instances = [memory_instance, f"{model}_{rec_sum_id}_MemoryAPI_rec_sum_instance".replace("-", "_")]
     refused = executed = 0
     for test_id, classes, config in entries:
         handler_allowed = bfcl_executor_guard.allowed_methods(classes)
-        for text in _hostile_strings(memory_instance, sandbox, outside):
+        strings = [text for name in instances for text in _hostile_strings(name, sandbox, outside)]
+        for text in strings:
             executors = (base_handler.execute_multi_turn_func_call, multi_turn_checker.execute_multi_turn_func_call)
             for execute in executors:
                 results, _ = execute([text], config, classes, model, test_id)
                 if results[0].startswith(bfcl_executor_guard.REFUSED_PREFIX):
                     refused += 1
-        for reply in _hostile_replies(memory_instance, sandbox, outside):
+        replies = [reply for name in instances for reply in _hostile_replies(name, sandbox, outside)]
+        for reply in replies:
             try:
                 strings = bfcl_decode.decode_execute(reply, "last", handler_allowed)
             except bfcl_decode.DecodeError:
