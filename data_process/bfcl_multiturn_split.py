@@ -5,9 +5,13 @@
         --categories multi_turn_base multi_turn_miss_param --seed 0 --train-fraction 0.5
 
 Reads bfcl-eval's own data (``BFCL_v4_<category>.json`` and its possible answers; needs ``bfcl-eval`` installed).
-The entries of each category are shuffled with ``random.Random(seed)`` (ids sorted first, so the split depends only
-on the seed and the id set) and the first ``round(train_fraction · n)`` go to training, the rest are held out. Writes
-(refusing to overwrite unless ``--overwrite``):
+The scenarios (BFCL's categories are variants of the same 200: ``multi_turn_miss_func_7`` is ``multi_turn_base_7``
+with a function held out) are shuffled with ``random.Random(seed)`` (ids sorted first, so the split depends only on
+the seed and the id set) and the first ``round(train_fraction · n)`` go to training, the rest are held out; every
+category's variant of a scenario lands in the same half, so no held-out entry's scenario is trained on under another
+category. Categories: ``multi_turn_base`` (default), ``multi_turn_miss_param``, ``multi_turn_long_context``,
+``multi_turn_miss_func`` (the held-out functions are missing from the system prompt until their turn, whose user
+message lists them, as bfcl-eval's prompting inference does). Writes (refusing to overwrite unless ``--overwrite``):
 
 * ``train.parquet`` / ``test.parquet`` — one row per entry: ``prompt`` = the Tool-N1 system prompt listing the
   functions of the entry's classes + the first user turn; ``agent_name`` = ``bfcl_tool_agent``;
@@ -37,7 +41,7 @@ from tool_n1.prompts import training_system_prompt
 log = logging.getLogger("bfcl_multiturn_split")
 DATA_SOURCE = "bfcl_multi_turn"
 AGENT_NAME = "bfcl_tool_agent"
-CATEGORIES = ("multi_turn_base", "multi_turn_miss_param", "multi_turn_long_context")
+CATEGORIES = ("multi_turn_base", "multi_turn_miss_param", "multi_turn_long_context", "multi_turn_miss_func")
 
 
 def bfcl_data_dir() -> Path:
@@ -58,6 +62,53 @@ def seeded_split(ids: list[str], seed: int, train_fraction: float) -> tuple[list
     return sorted(order[:cut]), sorted(order[cut:])
 
 
+def scenario_key(entry_id: str) -> str:
+    """``multi_turn_<category>_<N>`` → ``multi_turn_base_<N>``: BFCL's categories are variants of the same scenarios
+    (``miss_param_7`` is ``base_7`` with a parameter left out), so every variant of scenario N goes to one half."""
+    return "multi_turn_base_" + entry_id.rsplit("_", 1)[-1]
+
+
+def scenario_split(
+    ids: list[str], seed: int, train_fraction: float, scenarios: list[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """:func:`seeded_split` of ``scenarios`` (default: those of ``ids``; identical to :func:`seeded_split` on
+    ``multi_turn_base``), mapped back to ``ids``. Pass every category's scenarios so each split the same way."""
+    keys = {entry_id: scenario_key(entry_id) for entry_id in ids}
+    universe = set(keys.values()) | {scenario_key(s) for s in scenarios or ()}
+    train_keys, _ = seeded_split(sorted(universe), seed, train_fraction)
+    train_set = set(train_keys)
+    return sorted(i for i in ids if keys[i] in train_set), sorted(i for i in ids if keys[i] not in train_set)
+
+
+def holdout_turns(entry: dict[str, Any], classes: list[str]) -> tuple[list[list[dict]], set[str]]:
+    """The entry's user turns with BFCL's ``miss_func`` hold-out turns filled in, and the held-out function names.
+
+    As bfcl-eval's prompting inference: a held-out function is missing from the listed functions until its turn,
+    whose (empty) user message becomes ``DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING`` with the function
+    documents.
+    """
+    from bfcl_eval.constants.default_prompts import DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING as PROMPT
+
+    from tool_n1_multiturn.environment import function_docs
+
+    turns = [list(turn) for turn in entry["question"]]
+    missed = entry.get("missed_function") or {}
+    hidden: set[str] = set()
+    for index, names in missed.items():
+        index = int(index)
+        if not 0 <= index < len(turns) or turns[index]:
+            raise ValueError(f"hold-out turn {index} is not an empty user turn")
+        docs = []
+        for name in names:
+            doc = next((d for c in classes for d in function_docs(c) if d["name"] == name), None)
+            if doc is None:
+                raise ValueError(f"held-out function {name!r} is not in the entry's classes")
+            docs.append(doc)
+            hidden.add(name)
+        turns[index] = [{"role": "user", "content": PROMPT.format(functions=docs)}]
+    return turns, hidden
+
+
 def entry_row(
     entry: dict[str, Any], answer: list[list[str]], category: str, split: str, index: int, tool_list: str = "classes"
 ) -> dict:
@@ -65,7 +116,7 @@ def entry_row(
     from tool_n1_multiturn.environment import class_methods, function_docs, openai_tool_schema, parse_call_string
 
     classes = list(entry["involved_classes"])
-    turns = entry["question"]
+    turns, hidden = holdout_turns(entry, classes)
     if len(turns) != len(answer):
         raise ValueError(f"{len(turns)} user turns but {len(answer)} ground-truth turns")
     truth = []
@@ -80,7 +131,9 @@ def entry_row(
         openai_tool_schema(doc)["function"]
         for name in classes
         for doc in function_docs(name)
-        if doc["name"] in class_methods(name) and (tool_list == "classes" or doc["name"] in used)
+        if doc["name"] in class_methods(name)
+        and doc["name"] not in hidden
+        and (tool_list == "classes" or doc["name"] in used)
     ]
     spec = {
         "id": entry["id"],
@@ -111,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["multi_turn_base"],
         choices=CATEGORIES,
-        help="BFCL multi-turn categories to split (each split on its own) [multi_turn_base]",
+        help="BFCL multi-turn categories to split; every category's variant of a scenario goes to the same half "
+        "(miss_func: held-out functions listed only from their turn on, as bfcl-eval does) [multi_turn_base]",
     )
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed of the split [0]")
     parser.add_argument("--train-fraction", type=float, default=0.5, help="share of each category for training [0.5]")
@@ -145,12 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[dict]] = {"train": [], "test": []}
     ids: dict[str, list[str]] = {"train": [], "heldout": []}
     skipped: Counter[str] = Counter()
+    # one split of the scenarios of multi_turn_base and every requested category, so all variants agree
+    scenarios = [
+        e["id"] for c in {"multi_turn_base", *args.categories} for e in read_jsonl(data / f"BFCL_v4_{c}.json")
+    ]
     for category in args.categories:
         entries = {e["id"]: e for e in read_jsonl(data / f"BFCL_v4_{category}.json")}
         answers = {
             a["id"]: a["ground_truth"] for a in read_jsonl(data / "possible_answer" / f"BFCL_v4_{category}.json")
         }
-        train, heldout = seeded_split(list(entries), args.seed, args.train_fraction)
+        train, heldout = scenario_split(list(entries), args.seed, args.train_fraction, scenarios)
         for split, chosen in (("train", train), ("test", heldout)):
             for entry_id in chosen:
                 try:
