@@ -14,7 +14,8 @@ category. Categories: ``multi_turn_base`` (default), ``multi_turn_miss_param``, 
 message lists them, as bfcl-eval's prompting inference does). Writes (refusing to overwrite unless ``--overwrite``):
 
 * ``train.parquet`` / ``test.parquet`` — one row per entry: ``prompt`` = the Tool-N1 system prompt listing the
-  functions of the entry's classes + the first user turn; ``agent_name`` = ``bfcl_tool_agent``;
+  functions of the entry's classes, exactly as ``eval/run_bfcl.py --prompt train`` sends it (``--data-mode``) + the
+  first user turn; ``agent_name`` = ``bfcl_tool_agent``;
   ``reward_model.ground_truth`` = the per-turn calls ``[[{"name", "arguments"}, ...], ...]`` (BFCL's positional
   arguments named from the method signature); ``extra_info.bfcl`` = JSON of the environment spec (initial config,
   involved classes, later user turns, ground-truth call strings) that the agent loop builds the environment from;
@@ -36,11 +37,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tool_n1.prompts import training_system_prompt
+from tool_n1.prompts import DEFAULT_PREAMBLE, training_system_prompt
+from tool_n1.schema import normalize_tool
 
 log = logging.getLogger("bfcl_multiturn_split")
 DATA_SOURCE = "bfcl_multi_turn"
 AGENT_NAME = "bfcl_tool_agent"
+DATA_MODES = ("improved", "faithful")
 CATEGORIES = ("multi_turn_base", "multi_turn_miss_param", "multi_turn_long_context", "multi_turn_miss_func")
 
 
@@ -109,11 +112,25 @@ def holdout_turns(entry: dict[str, Any], classes: list[str]) -> tuple[list[list[
     return turns, hidden
 
 
+def system_prompt(docs: list[dict[str, Any]], data_mode: str = "improved") -> str:
+    """The system message ``eval/run_bfcl.py --prompt train --data-mode <data_mode>`` sends for these BFCL function
+    documents (so a row's prompt is what the evaluation of the same entry shows the model)."""
+    if data_mode == "improved":
+        return training_system_prompt([normalize_tool(doc) for doc in docs], DEFAULT_PREAMBLE, dedupe=True)
+    return training_system_prompt(docs, DEFAULT_PREAMBLE)
+
+
 def entry_row(
-    entry: dict[str, Any], answer: list[list[str]], category: str, split: str, index: int, tool_list: str = "classes"
+    entry: dict[str, Any],
+    answer: list[list[str]],
+    category: str,
+    split: str,
+    index: int,
+    tool_list: str = "classes",
+    data_mode: str = "improved",
 ) -> dict:
     """One verl row; raises ``ValueError`` (with the reason) for an entry that cannot be converted."""
-    from tool_n1_multiturn.environment import class_methods, function_docs, openai_tool_schema, parse_call_string
+    from tool_n1_multiturn.environment import class_methods, function_docs, parse_call_string
 
     classes = list(entry["involved_classes"])
     turns, hidden = holdout_turns(entry, classes)
@@ -127,8 +144,8 @@ def entry_row(
             calls.append({"name": name, "arguments": arguments})
         truth.append(calls)
     used = {call["name"] for turn in truth for call in turn}
-    tools = [
-        openai_tool_schema(doc)["function"]
+    docs = [
+        doc
         for name in classes
         for doc in function_docs(name)
         if doc["name"] in class_methods(name)
@@ -143,7 +160,7 @@ def entry_row(
         "ground_truth": answer,
         "long_context": category == "multi_turn_long_context",
     }
-    system = {"role": "system", "content": training_system_prompt(tools)}
+    system = {"role": "system", "content": system_prompt(docs, data_mode)}
     return {
         "data_source": DATA_SOURCE,
         "agent_name": AGENT_NAME,
@@ -176,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="classes",
         help="functions listed in the system prompt: all of the entry's classes (as BFCL) or only those its ground "
         "truth calls (short prompts for CPU smoke runs; the environment still offers every class function) [classes]",
+    )
+    parser.add_argument(
+        "--data-mode",
+        choices=DATA_MODES,
+        default="improved",
+        help="system prompt as eval/run_bfcl.py --prompt train --data-mode builds it (improved: tool specs "
+        "normalised, the repeated sentence dropped; faithful: BFCL's documents as they are) [improved]",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return parser
@@ -213,7 +237,13 @@ def main(argv: list[str] | None = None) -> int:
             for entry_id in chosen:
                 try:
                     row = entry_row(
-                        entries[entry_id], answers[entry_id], category, split, len(rows[split]), args.tool_list
+                        entries[entry_id],
+                        answers[entry_id],
+                        category,
+                        split,
+                        len(rows[split]),
+                        args.tool_list,
+                        args.data_mode,
                     )
                 except (KeyError, ValueError, SyntaxError) as exc:
                     skipped[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
@@ -234,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_fraction": args.train_fraction,
         "categories": args.categories,
         "tool_list": args.tool_list,
+        "data_mode": args.data_mode,
         "train_ids": ids["train"],
         "heldout_ids": ids["heldout"],
         "rows": {split: len(r) for split, r in rows.items()},

@@ -132,3 +132,29 @@ def test_miss_func_entries_list_held_out_functions_only_from_their_turn(tmp_path
     assert json.loads(row["reward_model"]["ground_truth"])[2] == []  # the turn before: no call possible
     long_row = next(r for r in rows if r["extra_info"]["id"].startswith("multi_turn_long_context_"))
     assert json.loads(long_row["extra_info"]["bfcl"])["long_context"] is True
+
+
+@pytest.mark.eval_env
+@pytest.mark.parametrize("data_mode", ["improved", "faithful"])
+@pytest.mark.parametrize("category", ["multi_turn_base", "multi_turn_miss_func"])
+def test_split_prompts_are_what_the_evaluation_sends(category, data_mode, tmp_path, monkeypatch):
+    """Every entry's system prompt (and miss_func's hold-out turn) equals what ``eval/run_bfcl.py --prompt train``
+    builds through bfcl-eval's own function population, so training and evaluation show the same text."""
+    monkeypatch.setenv("BFCL_PROJECT_ROOT", str(tmp_path / "bfcl"))
+    import bfcl_handler
+    from bfcl_eval.constants.default_prompts import DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING as PROMPT
+    from bfcl_eval.utils import populate_test_cases_with_predefined_functions
+
+    data = split_mod.bfcl_data_dir()
+    entries = split_mod.read_jsonl(data / f"BFCL_v4_{category}.json")
+    answers = {
+        a["id"]: a["ground_truth"] for a in split_mod.read_jsonl(data / "possible_answer" / f"BFCL_v4_{category}.json")
+    }
+    populated = populate_test_cases_with_predefined_functions(json.loads(json.dumps(entries)))
+    options = bfcl_handler.HandlerOptions(data_mode=data_mode)
+    for entry, bfcl_entry in zip(entries, populated, strict=True):
+        row = split_mod.entry_row(entry, answers[entry["id"]], category, "test", 0, data_mode=data_mode)
+        assert row["prompt"][0]["content"] == bfcl_handler.system_message(options, bfcl_entry["function"]), entry["id"]
+        spec = json.loads(row["extra_info"]["bfcl"])
+        for turn, docs in bfcl_entry.get("missed_function", {}).items():
+            assert spec["next_turns"][int(turn) - 1][0]["content"] == PROMPT.format(functions=docs)
