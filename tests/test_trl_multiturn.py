@@ -71,7 +71,7 @@ def test_every_bfcl_function_is_a_typed_documented_tool(te):
     assert count == 128
 
 
-def test_chat_template_is_the_evaluation_prompt_and_trl_accepts_it(te, split_dir):
+def test_chat_template_is_the_evaluation_prompt_and_trl_accepts_it(te, split_dir, tmp_path):
     from tiny_model import build_tiny_tokenizer
     from trl.chat_template_utils import is_chat_template_prefix_preserving, supports_tool_calling
 
@@ -90,6 +90,12 @@ def test_chat_template_is_the_evaluation_prompt_and_trl_accepts_it(te, split_dir
     parsed = tokenizer.parse_response(ids)
     assert parsed["content"] == RIGHT and parsed["tool_calls"][0]["function"] == FIRST_TURN[0]
     assert "tool_calls" not in tokenizer.parse_response("<tool_call>[{" * 10_000)  # no call, no exception
+    # a saved tokenizer keeps the format as a transformers response schema, which reads the same call
+    from transformers import AutoTokenizer
+
+    tokenizer.save_pretrained(str(tmp_path / "tok"))
+    reloaded = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    assert reloaded.parse_response(RIGHT)["tool_calls"] == parsed["tool_calls"]
 
 
 def test_environment_replays_earlier_turns_and_scores_the_turn(te, split_dir):

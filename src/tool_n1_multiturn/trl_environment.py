@@ -75,9 +75,36 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
 )
-#: Set as the tokenizer's ``response_schema`` so TRL parses replies (it checks the attribute); the parsing itself is
-#: :class:`ToolN1ResponseParser`, set as the tokenizer's ``parse_response``.
-RESPONSE_SCHEMA = {"x-tool-n1": "tool_n1.parsing.parse_response (Tool-N1 reply: <think>, <tool_call>[...] list)"}
+#: The Tool-N1 reply format as a transformers response schema (first ``<tool_call>`` block, a JSON list of
+#: ``{"name", "arguments"}``). TRL parses replies only when the tokenizer has one, and a saved tokenizer keeps it, so
+#: ``tokenizer.parse_response`` works on the trained model's folder. During training the parsing itself is
+#: :class:`ToolN1ResponseParser` (the reward's parser and block policy, linear time on any reply).
+RESPONSE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "role": {"const": "assistant"},
+        "content": {"type": "string", "x-regex": r"^(.*)$"},
+        "tool_calls": {
+            "type": "array",
+            "x-regex": r"<tool_call>\s*(\[.*?\])\s*</tool_call>",
+            "x-parser": "json",
+            "x-parser-args": {"transform": "[*].{type: 'function', function: @}"},
+            "items": {
+                "type": "object",
+                "properties": {
+                    "type": {"const": "function"},
+                    "function": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "arguments": {"type": "object", "additionalProperties": {}},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
 
 _PY_TYPES = {
     "string": str,
