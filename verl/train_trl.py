@@ -76,6 +76,15 @@ training steps. Outputs in ``--output-dir``: ``checkpoint-<optimizer step>/`` (T
 step, reward_mean, format_rate, exact_match_rate, completion_length, kl, ...), ``val_metrics.jsonl``,
 ``resolved_config.json`` (the verl-style values and the GRPOConfig built from them).
 
+Multi-turn (``+ablation=multiturn``, config ``actor_rollout_ref.rollout.multi_turn.enable=true``): the BFCL
+multi-turn split (``data_process/bfcl_multiturn_split.py``) with executed tools through TRL's ``environment_factory``,
+one row per user turn (``--turns first``: only the first), scored by ``tool_n1.multiturn_reward``
+(``trl_multiturn.py`` has the mapping, ``tool_n1_multiturn.trl_environment`` the environment)::
+
+    .venv/rl/bin/python verl/train_trl.py --model M --train-file data/verl_multiturn/train.parquet \
+        --output-dir outputs/grpo_trl_mt +ablation=multiturn data.train_batch_size=1 actor_rollout_ref.rollout.n=4 \
+        data.max_prompt_length=4096 data.max_response_length=256 --max-steps 3
+
 This file is the command and the trainer glue; beside it: ``trl_recipe.py`` (defaults, config file, ablations,
 overrides), ``trl_grpo_config.py`` (the mapping above), ``trl_reward.py`` (the reward function), ``trl_data.py``
 (parquet rows, over-long prompts), ``trl_metrics.py`` (``metrics.jsonl`` / ``val_metrics.jsonl``, resume trimming).
