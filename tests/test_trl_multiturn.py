@@ -170,3 +170,25 @@ def test_two_grpo_steps_execute_tools_and_move_the_weights(split_dir, tmp_path, 
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [1, 2]
     assert all(m["grad_norm"] > 0.0 for m in metrics), metrics
+
+
+def test_reward_never_raises_on_hostile_rollouts(te, split_dir):
+    rows, _ = te.turn_rows(train_rows(split_dir), "first")
+    row = rows[0]
+    env = te.environment_factories(rows)[row["environment"]]()
+    env.reset(**row)
+    huge = "<think>" + "x" * 1_000_000 + "</think><tool_call>[" + "[" * 5000 + "]</tool_call>"
+    completions = [
+        [{"role": "assistant", "content": huge}],
+        [{"role": "assistant", "content": "\ud800<think>\udfff</think>"}, "not a message", None],
+        "plain text",
+        [{"role": "assistant", "content": ["not", "text"]}],
+    ]
+    cols = {
+        "reward_model": [row["reward_model"], {"ground_truth": "[" * 10_000}, None, {"ground_truth": "{}"}],
+        "extra_info": [row["extra_info"], {"bfcl_turn": "x"}, None, {"bfcl_turn": 10**30}],
+    }
+    scores = te.MultiTurnReward({"reward": "turn"})(None, completions, [env, None, env, 7], **cols)
+    assert scores == [0.0, 0.0, 0.0, 0.0]
+    name = json.loads(row["reward_model"]["ground_truth"])[0][0]["name"]
+    assert getattr(env, name)(file_name="Z" * 100_000).startswith("Error during execution: refused")

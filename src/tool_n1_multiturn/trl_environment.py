@@ -354,12 +354,12 @@ class MultiTurnReward:
             completions, environments, models, infos, sources, strict=True
         ):
             messages = completion if isinstance(completion, list) else [{"role": "assistant", "content": completion}]
-            texts = [m.get("content") or "" for m in messages if m.get("role") == "assistant"]
+            texts = [m.get("content") or "" for m in messages if isinstance(m, dict) and m.get("role") == "assistant"]
             record = env._record(texts) if isinstance(env, BfclTrlEnvironment) else {"error": "no environment"}
-            turn = int((info or {}).get(TURN_KEY) or 0)
             try:
+                turn = int(info.get(TURN_KEY) or 0)
                 truth = json.loads(model["ground_truth"])[turn : turn + 1]
-            except (TypeError, KeyError, ValueError):
+            except (AttributeError, TypeError, KeyError, ValueError, RecursionError):
                 truth = "not a list of turns"
             result = self.score_fn(source, "", truth, {"bfcl_trajectory": json.dumps(record)}, **self.kwargs)
             scores.append(float(result["score"]))
