@@ -102,6 +102,8 @@ class ToolN1Handler(OSSHandler):
     """Prompting handler; the options live on subclasses made by :func:`handler_class`."""
 
     options = HandlerOptions()
+    #: model name sent with every request (``run_bfcl.py generate --served-model``); None: bfcl's model path or id
+    served_model: str | None = None
 
     @override
     def inference(self, test_entry: dict, include_input_log: bool, exclude_state_log: bool):
@@ -129,7 +131,7 @@ class ToolN1Handler(OSSHandler):
         extra = {} if self.options.seed is None else {"seed": self.options.seed}
         start = time.time()
         response = self.client.completions.create(
-            model=self.model_path_or_id,
+            model=self.served_model or self.model_path_or_id,
             temperature=self.temperature,
             prompt=prompt,
             max_tokens=max_tokens,
@@ -159,7 +161,8 @@ class ToolN1Handler(OSSHandler):
         return bfcl_decode.decode_execute(result, self.options.block, allowed)
 
 
-def handler_class(options: HandlerOptions) -> type[ToolN1Handler]:
-    """A :class:`ToolN1Handler` subclass bound to ``options`` (BFCL instantiates handlers from the class)."""
+def handler_class(options: HandlerOptions, served_model: str | None = None) -> type[ToolN1Handler]:
+    """A :class:`ToolN1Handler` subclass bound to ``options`` and the served model name (BFCL instantiates handlers
+    from the class)."""
     name = f"ToolN1Handler_{options.prompt}_{options.data_mode}_{options.block}_{options.system}"
-    return type(name, (ToolN1Handler,), {"options": options})
+    return type(name, (ToolN1Handler,), {"options": options, "served_model": served_model})

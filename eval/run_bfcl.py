@@ -4,7 +4,8 @@ Registers our handler (:mod:`bfcl_handler`) in ``bfcl_eval``'s model map at run 
 then drives bfcl-eval's own CLI. Outputs go under ``--project-root`` (exported as ``BFCL_PROJECT_ROOT`` before
 ``bfcl_eval`` is imported; never inside site-packages): ``result/``, ``score/``.
 
-On a GPU host (training env serves, eval env evaluates; the served model name must equal the path string)::
+On a GPU host (training env serves, eval env evaluates; requests carry the model path unless
+``--served-model NAME`` names what the server serves)::
 
     vllm serve /ckpt/tool-n1-7b --port 1053 &                       # from .venv/rl
     .venv/eval/bin/python eval/run_bfcl.py generate --project-root outputs/bfcl \\
@@ -89,8 +90,9 @@ def set_project_root(path: str | None) -> Path:
     return root
 
 
-def register(key: str, model_name: str, options) -> None:
-    """Add ``key`` → our handler class to ``MODEL_CONFIG_MAPPING`` (shared by bfcl's generator and evaluator)."""
+def register(key: str, model_name: str, options, served_model: str | None = None) -> None:
+    """Add ``key`` → our handler class to ``MODEL_CONFIG_MAPPING`` (shared by bfcl's generator and evaluator);
+    ``served_model``: the model name every request carries (None: bfcl's local model path, else ``model_name``)."""
     if "_" in key or "FC" in key:
         raise SystemExit(f"model key {key!r}: use '/' and '-' only, no '_' and no 'FC' (bfcl-eval naming rules)")
     import bfcl_handler
@@ -102,7 +104,7 @@ def register(key: str, model_name: str, options) -> None:
         url="https://arxiv.org/abs/2505.00024",
         org="Tool-N1",
         license="apache-2.0",
-        model_handler=bfcl_handler.handler_class(options),
+        model_handler=bfcl_handler.handler_class(options, served_model),
         is_fc_model=False,
         underscore_to_dot=False,
     )
@@ -212,7 +214,7 @@ def cmd_generate(args) -> None:
 def _generate_one(args, root: Path, result_dir: Path, key: str, overrides: dict) -> int:
     options = resolve_options(args, Path("/nonexistent"), key, overrides)
     served = args.served_model or args.local_model_path or args.model
-    register(key, served, options)
+    register(key, served, options, args.served_model)
     folder = result_dir / model_dir(key)
     folder.mkdir(parents=True, exist_ok=True)
     from importlib.metadata import version
@@ -405,7 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="environment variable holding the server's API key: sent with the "
         "readiness check and every request bfcl makes (default: none, or $REMOTE_OPENAI_API_KEY)",
     )
-    gen.add_argument("--served-model", help="model name sent when no --local-model-path (default: the key)")
+    gen.add_argument(
+        "--served-model",
+        help="model name every request carries, e.g. vllm serve's --served-model-name (default: the "
+        "--local-model-path as an absolute path, else the key)",
+    )
     gen.add_argument("--tokenizer-path", help="tokenizer folder for a remote server (REMOTE_OPENAI_TOKENIZER_PATH)")
     gen.add_argument(
         "--test-category",

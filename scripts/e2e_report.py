@@ -5,7 +5,8 @@
 Table: every evaluated model (base, SFT, SFT+GRPO, GRPO from the base model, the lr = 0 control) on the held-out
 prompts, from ``eval/<model>/heldout/{report.json,scores.jsonl}``: exact-match and format rate over the answered
 items with 95 % Wilson intervals, the mean reward, unanswered requests counted apart, and the BFCL slice
-(``eval/<model>/bfcl/report.json``). Paired comparisons on the same prompts: each GRPO model against the model it
+(``eval/<model>/bfcl/report.json``), and the robustness slice (``robustness/<model>/{seeds,formats}.json``: mean ±
+std over sampled runs and prompt formats). Paired comparisons on the same prompts: each GRPO model against the model it
 started from (and SFT against the base model), an exact McNemar test on exact match, stated as significant or not at
 the 5 % level. Curves per training step from ``<grpo stage>/metrics.jsonl`` (``grpo_curves.png``): reward, format
 rate, exact match, share of zero-variance groups, KL, response length. Wall time per stage (``timings.json``), the
@@ -170,6 +171,51 @@ def plot(runs: dict[str, list[dict]], out: Path) -> bool:
     return drawn
 
 
+#: run_bfcl.py report's summary columns shown in the robustness table
+ROBUSTNESS_COLUMNS = [
+    ("non_live", "Non-live"),
+    ("live", "Live"),
+    ("multi_turn", "Multi-turn"),
+    ("abstention", "Abstention (balanced)"),
+    ("bfcl_overall_acc", "BFCL V4 Overall"),
+]
+
+
+def robustness_lines(root: Path) -> list[str]:
+    """The BFCL robustness slice per model: mean ± std over sampled seeds, and over prompt formats with the
+    max − min spread (``robustness/<model>/{seeds,formats}.json`` from ``run_bfcl.py report``)."""
+    rows = []
+    for key, label in MODELS.items():
+        for kind in ("seeds", "formats"):
+            report = read_json(root / "robustness" / key / f"{kind}.json")
+            if not report:
+                continue
+            stats, runs = report.get("stats", {}), report.get("runs", {})
+            cells = []
+            for column, _ in ROBUSTNESS_COLUMNS:
+                stat = stats.get(column)
+                if not stat:
+                    cells.append("-")
+                    continue
+                spread = f" (spread {stat['spread']:.2f})" if kind == "formats" else ""
+                cells.append(f"{stat['mean']:.2f} ± {stat['std']:.2f}{spread}")
+            what = f"{len(runs)} sampled runs" if kind == "seeds" else "formats " + ", ".join(sorted(runs))
+            rows.append(f"| {label} | {what} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    head = " | ".join(name for _, name in ROBUSTNESS_COLUMNS)
+    return [
+        "Beyond the paper (BFCL slice with AST, should-not-call and multi-turn items; `eval/run_bfcl.py report`, "
+        "bfcl-eval's checkers and stateful executor behind our execution guard): mean ± sample std over sampled runs "
+        "(temperature 0.7) and over greedy runs under each prompt format, with the max − min spread. Percentages.",
+        "",
+        f"| model | runs | {head} |",
+        "|---" * (len(ROBUSTNESS_COLUMNS) + 2) + "|",
+        *rows,
+        "",
+    ]
+
+
 def machine_line(timings: dict, load: dict) -> str:
     try:
         import subprocess
@@ -246,6 +292,7 @@ def write(root: Path, profile: str, timings: dict[str, float]) -> Path:
         *sentences,
         "",
         *control_lines,
+        *robustness_lines(root),
         *([f"Evaluation servers: {'; '.join(serving)}.", ""] if serving else []),
         "GRPO settings:",
         *settings,

@@ -61,8 +61,10 @@ def choose_engine(requested: str, model: Path) -> tuple[str, str]:
     return "hf", reason
 
 
-def server_command(engine: str, model: Path, name: str, port: int, max_tokens: int) -> tuple[list[str], dict]:
-    """The command line and extra environment of the server."""
+def server_command(
+    engine: str, model: Path, name: str, port: int, max_tokens: int, max_model_len: int = 2048
+) -> tuple[list[str], dict]:
+    """The command line and extra environment of the server (``max_model_len``: vLLM's prompt + reply limit)."""
     if engine == "vllm":
         env = {
             "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2"),
@@ -79,7 +81,7 @@ def server_command(engine: str, model: Path, name: str, port: int, max_tokens: i
             "--port",
             str(port),
             "--max-model-len",
-            "2048",
+            str(max_model_len),
             "--enforce-eager",
             "--seed",
             "0",
@@ -130,7 +132,9 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def serve(requested: str, model: Path, name: str, max_tokens: int, log_path: Path, port: int):
+def serve(
+    requested: str, model: Path, name: str, max_tokens: int, log_path: Path, port: int, max_model_len: int = 2048
+):
     """Start a server for ``model`` and yield ``(base_url, info)``; stopped on exit. With ``auto``, a vLLM server
     that exits or does not answer within 10 minutes is replaced by ``serve_hf.py`` (said in the log and in
     ``info["fallback"]``); with ``vllm`` that stops the run."""
@@ -140,7 +144,7 @@ def serve(requested: str, model: Path, name: str, max_tokens: int, log_path: Pat
     started = time.monotonic()
     with log_path.open("w") as log:
         while True:
-            cmd, extra = server_command(engine, model, name, port, max_tokens)
+            cmd, extra = server_command(engine, model, name, port, max_tokens, max_model_len)
             print(f"  serving {name} with {engine} ({reason})", flush=True)
             env = {**os.environ, "HF_HUB_OFFLINE": "1", **extra}
             process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -41,9 +41,12 @@ import e2e_serve
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
 LF_CLI = str(VENV / "sft" / "bin" / "llamafactory-cli")
-STAGES = ["data", "model", "sft", "grpo", "grpo_base", "control", "eval", "report"]
+STAGES = ["data", "model", "sft", "grpo", "grpo_base", "control", "eval", "robustness", "report"]
 # one item of each of four AST categories (BFCL ids; live ones are "<category>_<index>-<group>-<n>")
 BFCL_SLICE = ["simple_python_0", "multiple_0", "parallel_0", "live_simple_0-0-0"]
+# should-not-call items (abstention), and two multi-turn dialogs run through bfcl-eval's stateful executor
+ABSTAIN_SLICE = ["irrelevance_0", "irrelevance_1", "live_irrelevance_0-0-0", "live_irrelevance_1-0-1"]
+MULTI_TURN_SLICE = ["multi_turn_base_0", "multi_turn_base_1"]
 
 PROFILES = {
     "default": {
@@ -74,6 +77,16 @@ PROFILES = {
         "max_tokens": 96,
         "concurrency": 16,
         "bfcl_ids": BFCL_SLICE,
+        # beyond the paper: BFCL multi-turn, abstention and prompt-format robustness with seeds (run_bfcl.py report)
+        "robustness": {
+            "models": ["sft", "sft_grpo"],
+            "ids": BFCL_SLICE + ABSTAIN_SLICE + MULTI_TURN_SLICE,
+            "seeds": 2,
+            "temperature": 0.7,
+            "formats": "train,bfcl",
+            "max_tokens": 256,
+            "max_model_len": 8192,
+        },
     },
     "tiny": {
         "demo": ["--toolace", "12", "--xlam", "12", "--heldout", "4", "--tools", "2"],
@@ -101,6 +114,15 @@ PROFILES = {
         "max_tokens": 8,
         "concurrency": 1,  # one request at a time: greedy outputs independent of batching (the control compares them)
         "bfcl_ids": ["simple_python_0", "multiple_0"],
+        "robustness": {
+            "models": ["sft"],
+            "ids": ["simple_python_0", "irrelevance_0"],
+            "seeds": 2,
+            "temperature": 0.7,
+            "formats": "train,bfcl",
+            "max_tokens": 8,
+            "max_model_len": 2048,
+        },
     },
 }
 
@@ -403,6 +425,8 @@ def stage_eval(run: Run, models: dict[str, Path], engine: str) -> None:
                     base_url,
                     "--local-model-path",
                     str(model),
+                    "--served-model",
+                    name,
                     "--max-tokens",
                     tokens,
                     "--ids",
@@ -434,6 +458,64 @@ def stage_eval(run: Run, models: dict[str, Path], engine: str) -> None:
         (out / ".done").write_text("")
 
 
+def stage_robustness(run: Run, models: dict[str, Path], engine: str) -> None:
+    """Beyond the paper, through ``eval/run_bfcl.py`` and bfcl-eval's own checkers: a BFCL slice with AST,
+    should-not-call and multi-turn items, sampled ``seeds`` times (mean ± std) and greedily under each prompt format
+    (max − min spread); ``run_bfcl.py report`` writes ``robustness/<model>/{seeds,formats}.json``."""
+    plan = run.profile["robustness"]
+    categories = ",".join(sorted({i.rsplit("_", 1)[0] for i in plan["ids"]}))
+    for name in plan["models"]:
+        out = run.dir("robustness") / name
+        if (out / ".done").exists():
+            continue
+        port = free_port()
+        log_path = run.root / "logs" / f"serve_{name}_robustness.log"
+        serving = e2e_serve.serve(
+            engine, models[name], name, plan["max_tokens"], log_path, port, max_model_len=plan["max_model_len"]
+        )
+        with serving as (base_url, _info):
+            key = "tool-n1/e2e-" + name.replace("_", "-")
+            common = ["--project-root", str(out / "root"), "--model", key, "--result-dir", str(out / "result")]
+            runs = {
+                "seeds": [
+                    ["--seeds", str(plan["seeds"]), "--temperature", str(plan["temperature"]), "--no-request-seed"],
+                    ["--seeds", str(plan["seeds"])],
+                ],
+                "formats": [["--formats", plan["formats"]], ["--formats", plan["formats"]]],
+            }
+            for kind, (generate, score) in runs.items():
+                bfcl = [python("eval"), str(REPO / "eval" / "run_bfcl.py")]
+                run.sh(
+                    "robustness",
+                    [
+                        *bfcl,
+                        "generate",
+                        *common,
+                        *generate,
+                        "--base-url",
+                        base_url,
+                        "--local-model-path",
+                        str(models[name]),
+                        "--served-model",
+                        name,
+                        "--max-tokens",
+                        str(plan["max_tokens"]),
+                        "--ids",
+                        ",".join(plan["ids"]),
+                        "--num-threads",
+                        "8",
+                        "--wait",
+                        "300",
+                    ],
+                )
+                score_dir = ["--score-dir", str(out / "score")]
+                evaluate = [*bfcl, "evaluate", *common, *score, *score_dir, "--partial-eval", "--no-report"]
+                run.sh("robustness", [*evaluate, "--test-category", categories])
+                report = [*bfcl, "report", *common, *score, *score_dir, "--output", str(out / f"{kind}.json")]
+                run.sh("robustness", report)
+        (out / ".done").write_text("")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
@@ -462,7 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     run = Run((args.run_dir or REPO / "outputs" / f"e2e-{args.profile}").resolve(), args.profile)
     if args.redo:
         for stage in STAGES[STAGES.index(args.redo) :]:
-            (run.root / stage / ".done").unlink(missing_ok=True)
+            for marker in (run.root / stage).rglob(".done"):  # the stage's and its per-model markers
+                marker.unlink()
     with_control = args.control or run.profile["control"]
     print(f"run folder: {run.root} (profile {args.profile}, {platform.machine()}, {os.cpu_count()} cores)")
     paths: dict[str, Path] = {}
@@ -504,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
             stage_eval(run, models, args.server)
             if "sft_grpo_lr0" in models:
                 check_control(run, models["sft_grpo_lr0"], models["sft"])
+        elif stage == "robustness" and not skip:
+            stage_robustness(run, {key: paths[key] for key in run.profile["robustness"]["models"]}, args.server)
         elif stage == "report":
             import e2e_report
 

@@ -70,6 +70,26 @@ def test_report_states_significance_both_ways(tmp_path):
     assert (tmp_path / "grpo_curves.png").stat().st_size > 1000
 
 
+def test_report_shows_the_robustness_slice_with_spread(tmp_path):
+    report = load("e2e_report")
+    write_scores(tmp_path, "sft", hits=set(range(60)))
+
+    def stat(values):
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        return {"mean": mean, "std": std, "min": min(values), "max": max(values), "spread": max(values) - min(values)}
+
+    folder = tmp_path / "robustness" / "sft"
+    folder.mkdir(parents=True)
+    seeds = {"kind": "seeds", "runs": {"seed-1": {}, "seed-2": {}}, "stats": {"abstention": stat([50.0, 75.0])}}
+    formats = {"kind": "formats", "runs": {"fmt-train": {}, "fmt-bfcl": {}}, "stats": {"non_live": stat([25.0, 0.0])}}
+    (folder / "seeds.json").write_text(json.dumps(seeds))
+    (folder / "formats.json").write_text(json.dumps(formats))
+    text = report.write(tmp_path, "default", {}).read_text()
+    assert "| SFT (LoRA, merged) | 2 sampled runs | - | - | - | 62.50 ± 17.68 | - |" in text
+    assert "| SFT (LoRA, merged) | formats fmt-bfcl, fmt-train | 12.50 ± 17.68 (spread 25.00) | - |" in text
+
+
 def test_server_choice(tmp_path, monkeypatch):
     serve = load("e2e_serve")
     model = tmp_path / "m"

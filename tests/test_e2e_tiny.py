@@ -47,6 +47,12 @@ def test_tiny_profile_runs_every_stage_and_resumes(tmp_path):
     assert all(0.0 <= c["p_value"] <= 1.0 and c["n"] == 6 for c in comparisons.values())
     assert "significant" in report and (run_dir / "grpo_curves.png").is_file()
     assert (run_dir / "sft" / "merged" / "config.json").exists() and (run_dir / "grpo" / "final").is_dir()
+    seeds = json.loads((run_dir / "robustness" / "sft" / "seeds.json").read_text())
+    formats = json.loads((run_dir / "robustness" / "sft" / "formats.json").read_text())
+    assert sorted(seeds["runs"]) == ["seed-1", "seed-2"] and sorted(formats["runs"]) == ["fmt-bfcl", "fmt-train"]
+    for result in (seeds, formats):  # an AST item and a should-not-call item, scored by bfcl-eval in every run
+        assert result["stats"]["abstention"]["runs"] == 2 and result["stats"]["non_live"]["runs"] == 2, result
+    assert "| SFT (LoRA, merged) | 2 sampled runs |" in report and "formats fmt-bfcl, fmt-train" in report
 
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)  # every stage is done: all skipped
-    assert again.returncode == 0 and again.stdout.count("(done before; skipped)") == 8, again.stdout[-2000:]
+    assert again.returncode == 0 and again.stdout.count("(done before; skipped)") == 9, again.stdout[-2000:]

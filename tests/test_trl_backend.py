@@ -449,6 +449,34 @@ def test_learning_rate_zero_leaves_weights_unchanged_and_saves_for_inference(trl
     assert json.loads((out / "final" / "config.json").read_text())["use_cache"] is True
 
 
+def test_lora_policy_trains_adapters_and_saves_a_merged_model(trl_backend, tiny_setup, tmp_path):
+    """actor_rollout_ref.model.lora_rank > 0: peft adapters train (base weights frozen), and final/ is a plain model
+    with the base model's tensor names and merged weights, loadable without peft."""
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path / "lora"
+    overrides = ["actor_rollout_ref.model.lora_rank=4", "actor_rollout_ref.model.lora_alpha=8", "--max-steps", "2"]
+    summary = trl_backend.train(tiny_argv(tiny_setup, out, *overrides), score_fn=ScoreSpy())
+    assert summary["plan"]["lora"] == {"r": 4, "lora_alpha": 8, "target_modules": "all-linear"}
+    rows = read_metrics(out / "metrics.jsonl")
+    assert any(row["grad_norm"] and row["grad_norm"] > 0 for row in rows), rows
+    assert not (out / "final" / "adapter_config.json").exists()
+    before = load_file(tiny_setup / "model" / "model.safetensors")
+    after = load_file(out / "final" / "model.safetensors")
+    assert before.keys() == after.keys()
+    changed = [name for name in before if not torch.equal(before[name], after[name])]
+    assert changed and all("proj" in name for name in changed), changed  # only LoRA-wrapped linear layers move
+    assert json.loads((out / "final" / "config.json").read_text())["use_cache"] is True
+
+
+def test_lora_rank_must_be_a_non_negative_integer(trl_backend):
+    with pytest.raises(trl_backend.ConfigError, match="lora_rank"):
+        trl_backend.grpo_config_kwargs(
+            trl_backend.load_config(None, ["actor_rollout_ref.model.lora_rank=-1"])[0], output_dir="x"
+        )
+
+
 @pytest.mark.gpu
 def test_two_step_grpo_run_on_gpu(trl_backend, tiny_setup, tmp_path):
     out = tmp_path / "gpu"

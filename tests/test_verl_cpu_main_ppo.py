@@ -20,11 +20,11 @@ from tests.conftest import require_shared_fixtures
 from tests.verl_smoke import (
     convert_and_generate,
     fit_tiny_policy,
-    parse_step_metrics,
     pipeline_parquet,
     reward_keys,
     run_train_qwen,
 )
+from tool_n1.verl_console import parse_step_metrics
 
 pytestmark = pytest.mark.vllm_env
 

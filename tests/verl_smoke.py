@@ -11,7 +11,6 @@ Heavy imports (torch, transformers, pyarrow) happen inside the functions: pytest
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
@@ -108,30 +107,6 @@ def fit_tiny_policy(model_dir: Path, data_dir: Path, steps: int = 160, seed: int
         "parameters": sum(p.numel() for p in model.parameters()),
         "prompt_tokens_max": max(map(len, prompts)),
     }
-
-
-def parse_step_metrics(log: str) -> dict[int, dict[str, float]]:
-    """verl's console logger lines ``step:N - key:value - ...`` -> {N: {key: value}}."""
-    steps: dict[int, dict[str, float]] = {}
-    for line in log.splitlines():
-        at = line.find("step:")
-        if at < 0 or " - " not in line[at:]:
-            continue
-        metrics = {}
-        for part in line[at:].split(" - "):
-            key, sep, value = part.strip().partition(":")
-            if not sep:
-                continue
-            value = value.strip()
-            if value.startswith("np.float"):
-                value = value[value.index("(") + 1 : value.rindex(")")]
-            try:
-                metrics[key] = float(ast.literal_eval(value))
-            except (ValueError, SyntaxError, TypeError):
-                continue
-        if "step" in metrics:
-            steps.setdefault(int(metrics["step"]), {}).update(metrics)
-    return steps
 
 
 def run_train_qwen(

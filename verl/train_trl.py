@@ -61,6 +61,10 @@ trainer.test_freq (10), val_before_train (false)   ``eval_steps`` = test_freq * 
 trainer.logger (console)                           ``report_to`` none; "wandb" adds wandb (project_name,
                                                    experiment_name -> WANDB_PROJECT, ``run_name``)
 model.enable_gradient_checkpointing (true)         ``gradient_checkpointing``
+model.lora_rank / lora_alpha / target_modules      ``peft_config`` = peft ``LoraConfig(r, lora_alpha,
+(0 = full weights / 16 / all-linear)               target_modules)`` when lora_rank > 0; the KL reference is the
+                                                   base with the adapter disabled (no second copy); ``final/`` holds
+                                                   the merged model, so serving needs no peft
 reward.custom_reward_function.reward_kwargs        passed to every ``compute_score`` call (mode, variant, flags)
 (fixed)                                            ``use_vllm`` False, ``remove_unused_columns`` False,
                                                    ``logging_steps`` k, ``bf16`` on CUDA only, fp32 weights
@@ -306,8 +310,15 @@ def train(argv: list[str] | None = None, *, score_fn: Callable[..., dict] | None
     else:
         reward = ToolN1Reward(tokenizer, plan["reward_kwargs"], score_fn)
     total = config.max_steps // k if config.max_steps > 0 else None
+    peft_config = None
+    if plan["lora"]:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(task_type="CAUSAL_LM", **plan["lora"])
+        log.info("LoRA policy (actor_rollout_ref.model.lora_rank): %s", plan["lora"])
     trainer = _trainer_class(dynamic_sampling_trainer(GRPOTrainer))(
         model=args.model,
+        peft_config=peft_config,
         reward_funcs=[reward],
         args=config,
         train_dataset=train,
@@ -324,7 +335,12 @@ def train(argv: list[str] | None = None, *, score_fn: Callable[..., dict] | None
     result = trainer.train(resume_from_checkpoint=resume_from)
     final = output_dir / FINAL_DIR
     trainer.model.config.use_cache = True  # saved for inference: training turns the KV cache off
-    trainer.save_model(str(final))
+    if peft_config is not None and main_process:  # the merged weights: a plain model that any server loads
+        merged = trainer.model.merge_and_unload()
+        merged.config.use_cache = True
+        merged.save_pretrained(str(final))
+    else:
+        trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))
     summary.update(global_step=trainer.state.global_step, steps=trainer.state.global_step // k, final=str(final))
     summary["train_runtime_s"] = result.metrics.get("train_runtime")

@@ -115,6 +115,14 @@ def grpo_config_kwargs(
             raise ConfigError("algorithm.filter_groups: the TRL backend supports it on one process only")
         filter_groups = {"metric": metric, "max_num_gen_batches": limit, "seed": 42 if seed is None else int(seed)}
 
+    lora = None
+    rank = g("actor_rollout_ref.model.lora_rank") or 0
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+        raise ConfigError(f"actor_rollout_ref.model.lora_rank must be an integer >= 0, got {rank!r}")
+    if rank:
+        targets = g("actor_rollout_ref.model.target_modules")
+        lora = {"r": rank, "lora_alpha": g("actor_rollout_ref.model.lora_alpha"), "target_modules": targets}
+
     kwargs: dict[str, Any] = {
         "output_dir": output_dir,
         "num_generations": n,
@@ -185,6 +193,7 @@ def grpo_config_kwargs(
         "project_name": g("trainer.project_name"),
         "val_before_train": bool(g("trainer.val_before_train")) and do_eval,
         "filter_groups": filter_groups,
+        "lora": lora,
     }
     return kwargs, plan
 
