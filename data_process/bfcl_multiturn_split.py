@@ -5,12 +5,17 @@
         --categories multi_turn_base multi_turn_miss_param --seed 0 --train-fraction 0.5
 
 Reads bfcl-eval's own data (``BFCL_v4_<category>.json`` and its possible answers; needs ``bfcl-eval`` installed).
-The entries of each category are shuffled with ``random.Random(seed)`` (ids sorted first, so the split depends only
-on the seed and the id set) and the first ``round(train_fraction · n)`` go to training, the rest are held out. Writes
-(refusing to overwrite unless ``--overwrite``):
+The scenarios (BFCL's categories are variants of the same 200: ``multi_turn_miss_func_7`` is ``multi_turn_base_7``
+with a function held out) are shuffled with ``random.Random(seed)`` (ids sorted first, so the split depends only on
+the seed and the id set) and the first ``round(train_fraction · n)`` go to training, the rest are held out; every
+category's variant of a scenario lands in the same half, so no held-out entry's scenario is trained on under another
+category. Categories: ``multi_turn_base`` (default), ``multi_turn_miss_param``, ``multi_turn_long_context``,
+``multi_turn_miss_func`` (the held-out functions are missing from the system prompt until their turn, whose user
+message lists them, as bfcl-eval's prompting inference does). Writes (refusing to overwrite unless ``--overwrite``):
 
 * ``train.parquet`` / ``test.parquet`` — one row per entry: ``prompt`` = the Tool-N1 system prompt listing the
-  functions of the entry's classes + the first user turn; ``agent_name`` = ``bfcl_tool_agent``;
+  functions of the entry's classes, exactly as ``eval/run_bfcl.py --prompt train`` sends it (``--data-mode``) + the
+  first user turn; ``agent_name`` = ``bfcl_tool_agent``;
   ``reward_model.ground_truth`` = the per-turn calls ``[[{"name", "arguments"}, ...], ...]`` (BFCL's positional
   arguments named from the method signature); ``extra_info.bfcl`` = JSON of the environment spec (initial config,
   involved classes, later user turns, ground-truth call strings) that the agent loop builds the environment from;
@@ -32,12 +37,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tool_n1.prompts import training_system_prompt
+from tool_n1.prompts import DEFAULT_PREAMBLE, training_system_prompt
+from tool_n1.schema import normalize_tool
 
 log = logging.getLogger("bfcl_multiturn_split")
 DATA_SOURCE = "bfcl_multi_turn"
 AGENT_NAME = "bfcl_tool_agent"
-CATEGORIES = ("multi_turn_base", "multi_turn_miss_param", "multi_turn_long_context")
+DATA_MODES = ("improved", "faithful")
+CATEGORIES = ("multi_turn_base", "multi_turn_miss_param", "multi_turn_long_context", "multi_turn_miss_func")
 
 
 def bfcl_data_dir() -> Path:
@@ -58,14 +65,75 @@ def seeded_split(ids: list[str], seed: int, train_fraction: float) -> tuple[list
     return sorted(order[:cut]), sorted(order[cut:])
 
 
+def scenario_key(entry_id: str) -> str:
+    """``multi_turn_<category>_<N>`` → ``multi_turn_base_<N>``: BFCL's categories are variants of the same scenarios
+    (``miss_param_7`` is ``base_7`` with a parameter left out), so every variant of scenario N goes to one half."""
+    return "multi_turn_base_" + entry_id.rsplit("_", 1)[-1]
+
+
+def scenario_split(
+    ids: list[str], seed: int, train_fraction: float, scenarios: list[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """:func:`seeded_split` of ``scenarios`` (default: those of ``ids``; identical to :func:`seeded_split` on
+    ``multi_turn_base``), mapped back to ``ids``. Pass every category's scenarios so each split the same way."""
+    keys = {entry_id: scenario_key(entry_id) for entry_id in ids}
+    universe = set(keys.values()) | {scenario_key(s) for s in scenarios or ()}
+    train_keys, _ = seeded_split(sorted(universe), seed, train_fraction)
+    train_set = set(train_keys)
+    return sorted(i for i in ids if keys[i] in train_set), sorted(i for i in ids if keys[i] not in train_set)
+
+
+def holdout_turns(entry: dict[str, Any], classes: list[str]) -> tuple[list[list[dict]], set[str]]:
+    """The entry's user turns with BFCL's ``miss_func`` hold-out turns filled in, and the held-out function names.
+
+    As bfcl-eval's prompting inference: a held-out function is missing from the listed functions until its turn,
+    whose (empty) user message becomes ``DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING`` with the function
+    documents.
+    """
+    from bfcl_eval.constants.default_prompts import DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING as PROMPT
+
+    from tool_n1_multiturn.environment import function_docs
+
+    turns = [list(turn) for turn in entry["question"]]
+    missed = entry.get("missed_function") or {}
+    hidden: set[str] = set()
+    for index, names in missed.items():
+        index = int(index)
+        if not 0 <= index < len(turns) or turns[index]:
+            raise ValueError(f"hold-out turn {index} is not an empty user turn")
+        docs = []
+        for name in names:
+            doc = next((d for c in classes for d in function_docs(c) if d["name"] == name), None)
+            if doc is None:
+                raise ValueError(f"held-out function {name!r} is not in the entry's classes")
+            docs.append(doc)
+            hidden.add(name)
+        turns[index] = [{"role": "user", "content": PROMPT.format(functions=docs)}]
+    return turns, hidden
+
+
+def system_prompt(docs: list[dict[str, Any]], data_mode: str = "improved") -> str:
+    """The system message ``eval/run_bfcl.py --prompt train --data-mode <data_mode>`` sends for these BFCL function
+    documents (so a row's prompt is what the evaluation of the same entry shows the model)."""
+    if data_mode == "improved":
+        return training_system_prompt([normalize_tool(doc) for doc in docs], DEFAULT_PREAMBLE, dedupe=True)
+    return training_system_prompt(docs, DEFAULT_PREAMBLE)
+
+
 def entry_row(
-    entry: dict[str, Any], answer: list[list[str]], category: str, split: str, index: int, tool_list: str = "classes"
+    entry: dict[str, Any],
+    answer: list[list[str]],
+    category: str,
+    split: str,
+    index: int,
+    tool_list: str = "classes",
+    data_mode: str = "improved",
 ) -> dict:
     """One verl row; raises ``ValueError`` (with the reason) for an entry that cannot be converted."""
-    from tool_n1_multiturn.environment import class_methods, function_docs, openai_tool_schema, parse_call_string
+    from tool_n1_multiturn.environment import class_methods, function_docs, parse_call_string
 
     classes = list(entry["involved_classes"])
-    turns = entry["question"]
+    turns, hidden = holdout_turns(entry, classes)
     if len(turns) != len(answer):
         raise ValueError(f"{len(turns)} user turns but {len(answer)} ground-truth turns")
     truth = []
@@ -76,11 +144,13 @@ def entry_row(
             calls.append({"name": name, "arguments": arguments})
         truth.append(calls)
     used = {call["name"] for turn in truth for call in turn}
-    tools = [
-        openai_tool_schema(doc)["function"]
+    docs = [
+        doc
         for name in classes
         for doc in function_docs(name)
-        if doc["name"] in class_methods(name) and (tool_list == "classes" or doc["name"] in used)
+        if doc["name"] in class_methods(name)
+        and doc["name"] not in hidden
+        and (tool_list == "classes" or doc["name"] in used)
     ]
     spec = {
         "id": entry["id"],
@@ -90,7 +160,7 @@ def entry_row(
         "ground_truth": answer,
         "long_context": category == "multi_turn_long_context",
     }
-    system = {"role": "system", "content": training_system_prompt(tools)}
+    system = {"role": "system", "content": system_prompt(docs, data_mode)}
     return {
         "data_source": DATA_SOURCE,
         "agent_name": AGENT_NAME,
@@ -111,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["multi_turn_base"],
         choices=CATEGORIES,
-        help="BFCL multi-turn categories to split (each split on its own) [multi_turn_base]",
+        help="BFCL multi-turn categories to split; every category's variant of a scenario goes to the same half "
+        "(miss_func: held-out functions listed only from their turn on, as bfcl-eval does) [multi_turn_base]",
     )
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed of the split [0]")
     parser.add_argument("--train-fraction", type=float, default=0.5, help="share of each category for training [0.5]")
@@ -122,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="classes",
         help="functions listed in the system prompt: all of the entry's classes (as BFCL) or only those its ground "
         "truth calls (short prompts for CPU smoke runs; the environment still offers every class function) [classes]",
+    )
+    parser.add_argument(
+        "--data-mode",
+        choices=DATA_MODES,
+        default="improved",
+        help="system prompt as eval/run_bfcl.py --prompt train --data-mode builds it (improved: tool specs "
+        "normalised, the repeated sentence dropped; faithful: BFCL's documents as they are) [improved]",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return parser
@@ -145,17 +223,27 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[dict]] = {"train": [], "test": []}
     ids: dict[str, list[str]] = {"train": [], "heldout": []}
     skipped: Counter[str] = Counter()
+    # one split of the scenarios of multi_turn_base and every requested category, so all variants agree
+    scenarios = [
+        e["id"] for c in {"multi_turn_base", *args.categories} for e in read_jsonl(data / f"BFCL_v4_{c}.json")
+    ]
     for category in args.categories:
         entries = {e["id"]: e for e in read_jsonl(data / f"BFCL_v4_{category}.json")}
         answers = {
             a["id"]: a["ground_truth"] for a in read_jsonl(data / "possible_answer" / f"BFCL_v4_{category}.json")
         }
-        train, heldout = seeded_split(list(entries), args.seed, args.train_fraction)
+        train, heldout = scenario_split(list(entries), args.seed, args.train_fraction, scenarios)
         for split, chosen in (("train", train), ("test", heldout)):
             for entry_id in chosen:
                 try:
                     row = entry_row(
-                        entries[entry_id], answers[entry_id], category, split, len(rows[split]), args.tool_list
+                        entries[entry_id],
+                        answers[entry_id],
+                        category,
+                        split,
+                        len(rows[split]),
+                        args.tool_list,
+                        args.data_mode,
                     )
                 except (KeyError, ValueError, SyntaxError) as exc:
                     skipped[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
@@ -176,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_fraction": args.train_fraction,
         "categories": args.categories,
         "tool_list": args.tool_list,
+        "data_mode": args.data_mode,
         "train_ids": ids["train"],
         "heldout_ids": ids["heldout"],
         "rows": {split: len(r) for split, r in rows.items()},

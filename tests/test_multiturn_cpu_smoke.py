@@ -53,9 +53,10 @@ def narrow_split(full: Path, out: Path) -> dict[str, int]:
 
 
 def fit_opening_policy(
-    data_dir: Path, model_dir: Path, steps: int = FIT_STEPS, lr: float = 1e-3, seed: int = 0
+    data_dir: Path, model_dir: Path, steps: int = FIT_STEPS, lr: float = 1e-3, seed: int = 0, hidden: int = 128
 ) -> float:
-    """A tiny Qwen2 (head_dim 32, vLLM's CPU minimum): RIGHT or WRONG first, DONE after the tool result."""
+    """A tiny Qwen2 (hidden 128: head_dim 32, vLLM's CPU minimum): RIGHT or WRONG first, DONE after the tool
+    result. Also used by the TRL backend's multi-turn test (no vLLM there, so a smaller ``hidden``)."""
     import pyarrow.parquet as pq
     import torch
     from tiny_model import build_tiny_qwen2, build_tiny_tokenizer
@@ -64,7 +65,7 @@ def fit_opening_policy(
     rows += pq.read_table(str(data_dir / "test.parquet")).to_pylist()
     rendered = ["".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in r["prompt"]) for r in rows]
     tokenizer = build_tiny_tokenizer(model_dir, vocab_size=3000, corpus=[*rendered, *([RIGHT, WRONG, DONE] * 8)])
-    model = build_tiny_qwen2(None, tokenizer, hidden=128, max_positions=16384, seed=seed)  # head_dim 32
+    model = build_tiny_qwen2(None, tokenizer, hidden=hidden, max_positions=16384, seed=seed)
 
     def ids(messages):
         return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"])

@@ -95,3 +95,66 @@ def test_converter_cli_on_real_toolace_rows(tmp_path):
     assert sum(report["dialogs"].values()) == 50
     assert all(r["data_source"] == "toolace_multi_turn" and r["prompt"][0]["role"] == "system" for r in rows)
     assert toolace.main(["--input", str(source), "--output", str(out)]) == 2  # no silent overwrite
+
+
+def test_scenario_split_puts_every_variant_of_a_scenario_in_one_half():
+    base = split_mod.seeded_split(IDS, seed=0, train_fraction=0.5)
+    assert split_mod.scenario_split(IDS, 0, 0.5) == base  # the default (base only) split is unchanged
+    number = lambda ids: {i.rsplit("_", 1)[1] for i in ids}  # noqa: E731
+    for category in ("miss_func", "miss_param", "long_context"):
+        ids = [f"multi_turn_{category}_{i}" for i in range(200)]
+        train, heldout = split_mod.scenario_split(ids, 0, 0.5)
+        assert number(train) == number(base[0]) and number(heldout) == number(base[1])
+    # a category with fewer scenarios still follows the scenarios' halves
+    some = [f"multi_turn_miss_func_{i}" for i in range(0, 200, 3)]
+    train, heldout = split_mod.scenario_split(some, 0, 0.5, scenarios=IDS)
+    assert number(train) <= number(base[0]) and number(heldout) <= number(base[1])
+
+
+@pytest.mark.rl_env
+def test_miss_func_entries_list_held_out_functions_only_from_their_turn(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    monkeypatch.setenv("BFCL_PROJECT_ROOT", str(tmp_path / "bfcl"))
+    out = tmp_path / "split"
+    categories = ["multi_turn_base", "multi_turn_miss_func", "multi_turn_long_context", "multi_turn_miss_param"]
+    assert split_mod.main(["--output-dir", str(out), "--categories", *categories]) == 0
+    summary = json.loads((out / "split.json").read_text())
+    assert summary["categories"] == categories and summary["skipped"] == {}
+    assert summary["rows"] == {"train": 400, "test": 400}
+    held = {i.rsplit("_", 1)[1] for i in summary["heldout_ids"]}
+    assert held.isdisjoint(i.rsplit("_", 1)[1] for i in summary["train_ids"])
+    rows = pq.read_table(str(out / "train.parquet")).to_pylist() + pq.read_table(str(out / "test.parquet")).to_pylist()
+    row = next(r for r in rows if r["extra_info"]["id"] == "multi_turn_miss_func_0")  # 'sort' held out until turn 3
+    spec = json.loads(row["extra_info"]["bfcl"])
+    assert '"name": "sort"' not in row["prompt"][0]["content"] and '"name": "mv"' in row["prompt"][0]["content"]
+    assert "'name': 'sort'" in spec["next_turns"][2][0]["content"]  # turn 3 = next_turns[2]
+    assert json.loads(row["reward_model"]["ground_truth"])[2] == []  # the turn before: no call possible
+    long_row = next(r for r in rows if r["extra_info"]["id"].startswith("multi_turn_long_context_"))
+    assert json.loads(long_row["extra_info"]["bfcl"])["long_context"] is True
+
+
+@pytest.mark.eval_env
+@pytest.mark.parametrize("data_mode", ["improved", "faithful"])
+@pytest.mark.parametrize("category", ["multi_turn_base", "multi_turn_miss_func"])
+def test_split_prompts_are_what_the_evaluation_sends(category, data_mode, tmp_path, monkeypatch):
+    """Every entry's system prompt (and miss_func's hold-out turn) equals what ``eval/run_bfcl.py --prompt train``
+    builds through bfcl-eval's own function population, so training and evaluation show the same text."""
+    monkeypatch.setenv("BFCL_PROJECT_ROOT", str(tmp_path / "bfcl"))
+    import bfcl_handler
+    from bfcl_eval.constants.default_prompts import DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING as PROMPT
+    from bfcl_eval.utils import populate_test_cases_with_predefined_functions
+
+    data = split_mod.bfcl_data_dir()
+    entries = split_mod.read_jsonl(data / f"BFCL_v4_{category}.json")
+    answers = {
+        a["id"]: a["ground_truth"] for a in split_mod.read_jsonl(data / "possible_answer" / f"BFCL_v4_{category}.json")
+    }
+    populated = populate_test_cases_with_predefined_functions(json.loads(json.dumps(entries)))
+    options = bfcl_handler.HandlerOptions(data_mode=data_mode)
+    for entry, bfcl_entry in zip(entries, populated, strict=True):
+        row = split_mod.entry_row(entry, answers[entry["id"]], category, "test", 0, data_mode=data_mode)
+        assert row["prompt"][0]["content"] == bfcl_handler.system_message(options, bfcl_entry["function"]), entry["id"]
+        spec = json.loads(row["extra_info"]["bfcl"])
+        for turn, docs in bfcl_entry.get("missed_function", {}).items():
+            assert spec["next_turns"][int(turn) - 1][0]["content"] == PROMPT.format(functions=docs)

@@ -80,6 +80,15 @@ training steps. Outputs in ``--output-dir``: ``checkpoint-<optimizer step>/`` (T
 step, reward_mean, format_rate, exact_match_rate, completion_length, kl, ...), ``val_metrics.jsonl``,
 ``resolved_config.json`` (the verl-style values and the GRPOConfig built from them).
 
+Multi-turn (``+ablation=multiturn``, config ``actor_rollout_ref.rollout.multi_turn.enable=true``): the BFCL
+multi-turn split (``data_process/bfcl_multiturn_split.py``) with executed tools through TRL's ``environment_factory``,
+one row per user turn (``--turns first``: only the first), scored by ``tool_n1.multiturn_reward``
+(``trl_multiturn.py`` has the mapping, ``tool_n1_multiturn.trl_environment`` the environment)::
+
+    .venv/rl/bin/python verl/train_trl.py --model M --train-file data/verl_multiturn/train.parquet \
+        --output-dir outputs/grpo_trl_mt +ablation=multiturn data.train_batch_size=1 actor_rollout_ref.rollout.n=4 \
+        data.max_prompt_length=4096 data.max_response_length=256 --max-steps 3
+
 This file is the command and the trainer glue; beside it: ``trl_recipe.py`` (defaults, config file, ablations,
 overrides), ``trl_grpo_config.py`` (the mapping above), ``trl_reward.py`` (the reward function), ``trl_data.py``
 (parquet rows, over-long prompts), ``trl_metrics.py`` (``metrics.jsonl`` / ``val_metrics.jsonl``, resume trimming).
@@ -100,6 +109,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # loaded by path (tests): the trl_*.py modules beside this file
     sys.path.insert(0, str(HERE))
 
+import trl_multiturn  # noqa: E402
 from trl_data import filter_overlong, load_rows  # noqa: E402
 from trl_filter_groups import dynamic_sampling_trainer  # noqa: E402
 from trl_grpo_config import grpo_config_kwargs  # noqa: E402
@@ -151,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from the last checkpoint-* in --output-dir (fresh if none)"
     )
     parser.add_argument(
+        "--turns",
+        choices=trl_multiturn.TURNS,
+        default="all",
+        help="multi-turn mode (+ablation=multiturn): train on every user turn of each entry, or only the first [all]",
+    )
+    parser.add_argument(
         "--print-config", action="store_true", help="print the resolved values and GRPOConfig fields, then exit"
     )
     return parser
@@ -191,9 +207,18 @@ def train(argv: list[str] | None = None, *, score_fn: Callable[..., dict] | None
             max_steps=args.max_steps,
             has_val=args.val_file is not None,
         )
-        from tool_n1.reward import compute_score
+        multi_turn = trl_multiturn.plan(values, plan["reward_kwargs"]) if trl_multiturn.enabled(values) else None
+        if multi_turn is not None:
+            from tool_n1.multiturn_reward import compute_score
 
-        probe = (score_fn or compute_score)("toolcall", "", "[]", {"prompt_type": "qwen"}, **plan["reward_kwargs"])
+            plan["reward_kwargs"] = multi_turn["reward_kwargs"]
+            if multi_turn["max_tool_calling_iterations"] and "max_tool_calling_iterations" not in trl_fields:
+                kwargs["max_tool_calling_iterations"] = multi_turn["max_tool_calling_iterations"]
+            probe = (score_fn or compute_score)("bfcl_multi_turn", "", "[]", {}, **plan["reward_kwargs"])
+        else:
+            from tool_n1.reward import compute_score
+
+            probe = (score_fn or compute_score)("toolcall", "", "[]", {"prompt_type": "qwen"}, **plan["reward_kwargs"])
         if "score" not in probe:
             raise ConfigError("the score function returned no 'score'")
     except ConfigError as exc:
@@ -235,8 +260,17 @@ def train(argv: list[str] | None = None, *, score_fn: Callable[..., dict] | None
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    train = load_rows(args.train_file, plan["train_max_samples"])
-    val = load_rows(args.val_file, plan["val_max_samples"]) if args.val_file else None
+    if multi_turn is not None:
+        from tool_n1_multiturn.trl_environment import use_tool_n1_format
+
+        use_tool_n1_format(tokenizer)
+        train = trl_multiturn.load_turn_rows(args.train_file, plan["train_max_samples"], args.turns)
+        val = (
+            trl_multiturn.load_turn_rows(args.val_file, plan["val_max_samples"], args.turns) if args.val_file else None
+        )
+    else:
+        train = load_rows(args.train_file, plan["train_max_samples"])
+        val = load_rows(args.val_file, plan["val_max_samples"]) if args.val_file else None
     if plan["filter_overlong_prompts"]:
         train, _ = filter_overlong(train, tokenizer, plan["max_prompt_length"], "train")
         if val is not None:
@@ -264,7 +298,17 @@ def train(argv: list[str] | None = None, *, score_fn: Callable[..., dict] | None
     if main_process:
         (output_dir / "resolved_config.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
-    reward = ToolN1Reward(tokenizer, plan["reward_kwargs"], score_fn)
+    environments = None
+    if multi_turn is not None:
+        from tool_n1_multiturn.trl_environment import MultiTurnReward, environment_factories
+
+        reward = MultiTurnReward(plan["reward_kwargs"], score_fn)
+        environments = environment_factories([*train, *(val or [])])
+        for factory in environments.values():
+            factory.max_tool_response_chars = multi_turn["max_tool_response_chars"]
+        summary["multi_turn"] = {**multi_turn, "turns": args.turns, "environments": sorted(environments)}
+    else:
+        reward = ToolN1Reward(tokenizer, plan["reward_kwargs"], score_fn)
     total = config.max_steps // k if config.max_steps > 0 else None
     peft_config = None
     if plan["lora"]:
@@ -281,6 +325,7 @@ def train(argv: list[str] | None = None, *, score_fn: Callable[..., dict] | None
         eval_dataset=val if config.eval_strategy != "no" else None,
         processing_class=tokenizer,
         callbacks=[make_metrics_callback(output_dir, k, total)],
+        environment_factory=environments,
     )
     trainer.filter_groups = plan["filter_groups"]
     if plan["filter_groups"]:

@@ -166,7 +166,9 @@ def reward_kwargs(values: dict[str, Any]) -> dict[str, Any]:
 
 #: Every key that ``trl_grpo_config.grpo_config_kwargs`` reads (others in the file are reported as ignored).
 def _used_keys() -> set[str]:
-    return set(VERL_DEFAULTS)
+    from trl_multiturn import USED_KEYS
+
+    return set(VERL_DEFAULTS) | USED_KEYS
 
 
 def ignored_keys(values: dict[str, Any]) -> list[str]:
