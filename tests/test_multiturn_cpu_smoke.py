@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tool_n1.verl_console import parse_step_metrics
 
 pytestmark = pytest.mark.vllm_env
 
@@ -107,24 +107,6 @@ def fit_opening_policy(
     return float(loss.detach())
 
 
-def metrics_of(log: str) -> dict[int, dict[str, float]]:
-    """verl's console lines ``step:N - key:value - ...`` → {N: {key: value}} (numbers only)."""
-    steps: dict[int, dict[str, float]] = {}
-    for line in log.splitlines():
-        at = line.find("step:")
-        if at < 0 or " - " not in line[at:]:
-            continue
-        values = {}
-        for part in line[at:].split(" - "):
-            key, _, value = part.strip().partition(":")
-            match = re.fullmatch(r"(?:np\.float\d+\()?(-?[\d.]+(?:e-?\d+)?)\)?", value.strip())
-            if match:
-                values[key] = float(match.group(1))
-        if "step" in values:
-            steps.setdefault(int(values["step"]), {}).update(values)
-    return steps
-
-
 def test_two_grpo_steps_with_executed_tools(tmp_path):
     python = sys.executable
     env = {**os.environ, "BFCL_PROJECT_ROOT": str(tmp_path / "bfcl"), "PYTHONPATH": str(REPO / "src")}
@@ -167,7 +149,7 @@ def test_two_grpo_steps_with_executed_tools(tmp_path):
     log = run.stdout + run.stderr
     (tmp_path / "train_qwen.log").write_text(log)
     assert run.returncode == 0, log[-6000:]
-    steps = metrics_of(log)
+    steps = parse_step_metrics(log)
     assert {1, 2} <= set(steps), sorted(steps)
     for step in (1, 2):
         assert steps[step]["actor/grad_norm"] > 0.0, steps[step]
