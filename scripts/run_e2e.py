@@ -19,10 +19,14 @@ Stages (each writes ``<run-dir>/<stage>/`` and a ``.done`` marker, so a killed r
                  outputs must equal the SFT model's exactly, else the run fails;
 7. ``eval``      every model on the held-out prompts (our reward: score, format, exact match; unanswered requests
                  counted apart and retried, and the run fails if any remain) and on a BFCL slice through our handler
-                 (``.venv/eval``), each model served by ``eval/serve_hf.py``;
-8. ``report``    ``report.md``: each model's exact match and format rate with 95 % Wilson intervals, an exact McNemar
-                 test of each GRPO model against the model it started from, training curves per step, wall time per
-                 stage, machine, date and load (``scripts/e2e_report.py``).
+                 (``.venv/eval``), each model behind ``vllm serve`` (``eval/serve_hf.py`` where vLLM cannot serve it;
+                 ``scripts/e2e_serve.py``);
+8. ``robustness`` beyond the paper: SFT and SFT+GRPO on a BFCL slice with AST, should-not-call and multi-turn items,
+                 sampled over seeds and greedy under each prompt format (``eval/run_bfcl.py report``: mean ± std,
+                 max − min spread);
+9. ``report``    ``report.md``: each model's exact match and format rate with 95 % Wilson intervals, an exact McNemar
+                 test of each GRPO model against the model it started from, the robustness table, training curves per
+                 step, wall time per stage, machine, date and load (``scripts/e2e_report.py``).
 """
 
 from __future__ import annotations
@@ -373,6 +377,26 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def bfcl_command(folder: Path, name: str, subcommand: str, *options: str) -> list[str]:
+    """``eval/run_bfcl.py SUBCOMMAND`` for the model served as ``name``: its registry key, and its project root and
+    result files under ``folder``."""
+    key = "tool-n1/e2e-" + name.replace("_", "-")
+    location = ["--project-root", str(folder / "root"), "--model", key, "--result-dir", str(folder / "result")]
+    return [python("eval"), str(REPO / "eval" / "run_bfcl.py"), subcommand, *location, *options]
+
+
+def bfcl_generate(folder: Path, name: str, model: Path, base_url: str, max_tokens: int, ids: list[str], threads: int):
+    """``run_bfcl.py generate`` of the BFCL ``ids`` against the server at ``base_url`` (requests name ``name``)."""
+    options = ["--base-url", base_url, "--local-model-path", str(model), "--served-model", name]
+    options += ["--max-tokens", str(max_tokens), "--ids", ",".join(ids), "--num-threads", str(threads)]
+    return bfcl_command(folder, name, "generate", *options, "--wait", "300")
+
+
+def bfcl_categories(ids: list[str]) -> str:
+    """The BFCL categories of test ids (``live_simple_0-0-0`` → ``live_simple``), as a comma list."""
+    return ",".join(sorted({test_id.rsplit("_", 1)[0] for test_id in ids}))
+
+
 def stage_eval(run: Run, models: dict[str, Path], engine: str) -> None:
     """Each model behind its own server (``e2e_serve.py``: ``vllm serve`` or ``serve_hf.py``): held-out prompts with
     our reward, then the BFCL slice. ``heldout.py`` retries unanswered requests and exits non-zero if any remain,
@@ -412,48 +436,10 @@ def stage_eval(run: Run, models: dict[str, Path], engine: str) -> None:
                 ],
             )
             bfcl = out / "bfcl"
-            key = "tool-n1/e2e-" + name.replace("_", "-")
-            common = ["--project-root", str(bfcl / "root"), "--model", key, "--result-dir", str(bfcl / "result")]
-            run.sh(
-                "eval",
-                [
-                    python("eval"),
-                    str(REPO / "eval" / "run_bfcl.py"),
-                    "generate",
-                    *common,
-                    "--base-url",
-                    base_url,
-                    "--local-model-path",
-                    str(model),
-                    "--served-model",
-                    name,
-                    "--max-tokens",
-                    tokens,
-                    "--ids",
-                    ",".join(run.profile["bfcl_ids"]),
-                    "--num-threads",
-                    "16",
-                    "--wait",
-                    "300",
-                ],
-            )
-            categories = sorted({i.rsplit("_", 1)[0] for i in run.profile["bfcl_ids"]})
-            run.sh(
-                "eval",
-                [
-                    python("eval"),
-                    str(REPO / "eval" / "run_bfcl.py"),
-                    "evaluate",
-                    *common,
-                    "--partial-eval",
-                    "--score-dir",
-                    str(bfcl / "score"),
-                    "--test-category",
-                    ",".join(categories),
-                    "--output",
-                    str(bfcl / "report.json"),
-                ],
-            )
+            ids = run.profile["bfcl_ids"]
+            run.sh("eval", bfcl_generate(bfcl, name, model, base_url, int(tokens), ids, 16))
+            options = ["--partial-eval", "--score-dir", str(bfcl / "score"), "--test-category", bfcl_categories(ids)]
+            run.sh("eval", bfcl_command(bfcl, name, "evaluate", *options, "--output", str(bfcl / "report.json")))
         (out / "serving.json").write_text(json.dumps(info) + "\n")
         (out / ".done").write_text("")
 
@@ -463,7 +449,13 @@ def stage_robustness(run: Run, models: dict[str, Path], engine: str) -> None:
     should-not-call and multi-turn items, sampled ``seeds`` times (mean ± std) and greedily under each prompt format
     (max − min spread); ``run_bfcl.py report`` writes ``robustness/<model>/{seeds,formats}.json``."""
     plan = run.profile["robustness"]
-    categories = ",".join(sorted({i.rsplit("_", 1)[0] for i in plan["ids"]}))
+    runs = {  # kind: (generate options, evaluate / report options)
+        "seeds": (
+            ["--seeds", str(plan["seeds"]), "--temperature", str(plan["temperature"]), "--no-request-seed"],
+            ["--seeds", str(plan["seeds"])],
+        ),
+        "formats": (["--formats", plan["formats"]], ["--formats", plan["formats"]]),
+    }
     for name in plan["models"]:
         out = run.dir("robustness") / name
         if (out / ".done").exists():
@@ -473,46 +465,15 @@ def stage_robustness(run: Run, models: dict[str, Path], engine: str) -> None:
         serving = e2e_serve.serve(
             engine, models[name], name, plan["max_tokens"], log_path, port, max_model_len=plan["max_model_len"]
         )
+        score_dir = ["--score-dir", str(out / "score")]
         with serving as (base_url, _info):
-            key = "tool-n1/e2e-" + name.replace("_", "-")
-            common = ["--project-root", str(out / "root"), "--model", key, "--result-dir", str(out / "result")]
-            runs = {
-                "seeds": [
-                    ["--seeds", str(plan["seeds"]), "--temperature", str(plan["temperature"]), "--no-request-seed"],
-                    ["--seeds", str(plan["seeds"])],
-                ],
-                "formats": [["--formats", plan["formats"]], ["--formats", plan["formats"]]],
-            }
             for kind, (generate, score) in runs.items():
-                bfcl = [python("eval"), str(REPO / "eval" / "run_bfcl.py")]
-                run.sh(
-                    "robustness",
-                    [
-                        *bfcl,
-                        "generate",
-                        *common,
-                        *generate,
-                        "--base-url",
-                        base_url,
-                        "--local-model-path",
-                        str(models[name]),
-                        "--served-model",
-                        name,
-                        "--max-tokens",
-                        str(plan["max_tokens"]),
-                        "--ids",
-                        ",".join(plan["ids"]),
-                        "--num-threads",
-                        "8",
-                        "--wait",
-                        "300",
-                    ],
-                )
-                score_dir = ["--score-dir", str(out / "score")]
-                evaluate = [*bfcl, "evaluate", *common, *score, *score_dir, "--partial-eval", "--no-report"]
-                run.sh("robustness", [*evaluate, "--test-category", categories])
-                report = [*bfcl, "report", *common, *score, *score_dir, "--output", str(out / f"{kind}.json")]
-                run.sh("robustness", report)
+                command = bfcl_generate(out, name, models[name], base_url, plan["max_tokens"], plan["ids"], 8)
+                run.sh("robustness", [*command, *generate])
+                evaluate = [*score, *score_dir, "--partial-eval", "--no-report", "--test-category"]
+                run.sh("robustness", bfcl_command(out, name, "evaluate", *evaluate, bfcl_categories(plan["ids"])))
+                report = [*score, *score_dir, "--output", str(out / f"{kind}.json")]
+                run.sh("robustness", bfcl_command(out, name, "report", *report))
         (out / ".done").write_text("")
 
 
